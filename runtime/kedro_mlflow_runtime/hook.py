@@ -1,0 +1,107 @@
+"""MlflowHook: Kedro's lifecycle mapped onto the tracking session, and nothing else.
+
+after_context_created   read + validate mlflow.yml (no mlflow import, no network)
+before_pipeline_run     open the run, log every parameter the nodes read and the run's tags
+after_pipeline_run      end the run FINISHED
+on_pipeline_error       tag the error, end the run FAILED (Ctrl-C: KILLED, see TrackingSession)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kedro.framework.hooks import hook_impl
+
+if TYPE_CHECKING:
+    from .config import MlflowConfig
+    from .tracking import TrackingSession
+
+logger = logging.getLogger(__name__)
+
+
+class MlflowHook:
+    """Tracks every `kedro run` of the project in one MLflow run. Register it in settings.py:
+    `HOOKS = (MlflowHook(),)`."""
+
+    def __init__(self) -> None:
+        self.config: MlflowConfig | None = None
+        self.session: TrackingSession | None = None
+        self._context: Any = None
+        self._env = "local"
+        self._credentials: dict[str, str] = {}
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run of the Kedro run in progress (None when not tracked)."""
+        return self.session.run_id if self.session else None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from .project_config import (  # noqa: PLC0415 - pydantic only when a context is made
+            read_mlflow_config,
+            read_mlflow_credentials,
+            run_env,
+        )
+
+        self.config = read_mlflow_config(context)
+        self._credentials = read_mlflow_credentials(context, self.config.server.credentials)
+        self._context = context
+        self._env = run_env(context)
+        context.mlflow = self.config  # as kedro-mlflow: notebooks reach the config from the context
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from .params import parameter_inputs, to_mlflow_params  # noqa: PLC0415
+        from .run_tags import pipeline_names, run_tags  # noqa: PLC0415
+
+        self.session = None
+        config = self.config
+        if config is None:
+            raise RuntimeError(
+                "MlflowHook did not see the Kedro context being created; register it in "
+                "settings.py as HOOKS = (MlflowHook(),) and run through a KedroSession."
+            )
+        names = pipeline_names(run_params)
+        disabled = config.tracking.disable_tracking.pipelines
+        if all(name in disabled for name in names):
+            logger.info(
+                "MLflow tracking is disabled for pipeline(s) %s (tracking.disable_tracking."
+                "pipelines in mlflow.yml): nothing is logged.",
+                ", ".join(names),
+            )
+            return
+
+        # Work out everything that can fail on bad input before anything is created on the server.
+        parameter_values = {name: catalog[name].load() for name in parameter_inputs(pipeline.nodes)}
+        params, long_param_tags = to_mlflow_params(parameter_values, config.tracking.params)
+        tags = run_tags(run_params, self._env)
+
+        from .tracking import TrackingSession  # noqa: PLC0415 - the first mlflow import
+
+        self.session = TrackingSession.start(
+            config,
+            project_path=Path(run_params.get("project_path") or "."),
+            run_name=config.tracking.run.name or "+".join(names),
+            tags={**tags, **long_param_tags},
+            credentials=self._credentials,
+            context=self._context,
+        )
+        try:
+            self.session.log_params(params)
+        except BaseException as error:
+            self.session.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED", error)
+            raise
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if self.session is not None:
+            self.session.end("FINISHED")
+
+    @hook_impl
+    def on_pipeline_error(
+        self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
+    ) -> None:
+        if self.session is not None:
+            self.session.end("FAILED", error=error)

@@ -1,0 +1,92 @@
+"""Turning the parameters a pipeline reads into MLflow params (names, flattening, length limits)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .config import ParamsOptions
+
+logger = logging.getLogger(__name__)
+
+# MLflow's limits (mlflow.utils.validation); copied so that building params needs no mlflow import.
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+_INVALID_NAME_CHARS = re.compile(r"[^/\w.\- :]")
+
+
+class LongParamError(ValueError):
+    """A parameter value is longer than MLflow accepts and `long_params_strategy` is `fail`."""
+
+
+def parameter_inputs(nodes: Iterable[Any]) -> list[str]:
+    """Every `params:...` / `parameters` dataset the nodes read, sorted and without duplicates."""
+    return sorted(
+        {
+            name
+            for node in nodes
+            for name in node.inputs
+            if name == "parameters" or name.startswith("params:")
+        }
+    )
+
+
+def to_mlflow_params(
+    values: Mapping[str, Any], options: ParamsOptions
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Map `{"params:model": {...}}` to (params, tags) as MLflow takes them.
+
+    Over-long values go to tags, are truncated, or raise, per `long_params_strategy`.
+    """
+    dict_opts = options.dict_params
+    flat: dict[str, Any] = {}
+    for dataset_name, value in values.items():
+        name = dataset_name.removeprefix("params:")
+        if dict_opts.flatten and isinstance(value, Mapping):
+            flat.update(_flatten(value, name, dict_opts.sep, dict_opts.recursive))
+        else:
+            flat[name] = value
+
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    for raw_name, value in flat.items():
+        name = _valid_name(raw_name)
+        text = str(value)
+        if len(text) <= MAX_PARAM_VALUE_LENGTH:
+            params[name] = text
+        elif options.long_params_strategy == "fail":
+            raise LongParamError(
+                f"Parameter '{name}' is {len(text)} characters long and MLflow accepts at most "
+                f"{MAX_PARAM_VALUE_LENGTH}. Set tracking.params.long_params_strategy to 'truncate' "
+                f"or 'tag' in conf/base/mlflow.yml, or flatten it with "
+                f"tracking.params.dict_params.flatten: true."
+            )
+        elif options.long_params_strategy == "truncate":
+            logger.warning(
+                "Parameter '%s' truncated to %d characters", name, MAX_PARAM_VALUE_LENGTH
+            )
+            params[name] = text[:MAX_PARAM_VALUE_LENGTH]
+        else:
+            logger.warning("Parameter '%s' is too long for a param: logged as a tag", name)
+            tags[name] = text[:MAX_TAG_VALUE_LENGTH]
+    return params, tags
+
+
+def _flatten(value: Mapping[str, Any], prefix: str, sep: str, recursive: bool) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{sep}{key}"
+        if recursive and isinstance(item, Mapping):
+            flat.update(_flatten(item, name, sep, recursive))
+        else:
+            flat[name] = item
+    return flat
+
+
+def _valid_name(name: str) -> str:
+    valid = _INVALID_NAME_CHARS.sub("_", name)
+    if valid != name:
+        logger.warning("'%s' is not a valid MLflow param name: logged as '%s'", name, valid)
+    return valid

@@ -1,0 +1,277 @@
+"""The tracking session: one MLflow run for one Kedro run, and every write to it.
+
+Everything goes through one `MlflowClient` with the run id given explicitly, never through MLflow's
+thread-local "active run", so worker threads and processes log into the same run. Params and tags
+go out in `log_batch` calls, so the number of requests does not grow with the number of nodes.
+This module imports mlflow: only `MlflowHook.before_pipeline_run` imports it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
+
+from .config import LOCAL_ARTIFACTS_DIR, MlflowConfig, MlflowConfigError, local_sqlite_path
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_TAG_LENGTH = 5000
+_EXPORTED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+
+
+@dataclass
+class TrackingSession:
+    """An open MLflow run and the client that writes to it."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+    # False when the run was already active before Kedro started (a notebook, an orchestrator):
+    # whoever opened it closes it.
+    owns_run: bool = True
+    _ended: bool = field(default=False, repr=False)
+    _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def start(
+        cls,
+        config: MlflowConfig,
+        *,
+        project_path: Path,
+        run_name: str,
+        tags: Mapping[str, str],
+        credentials: Mapping[str, str] | None = None,
+        context: Any = None,
+    ) -> TrackingSession:
+        """Connect, get or create the experiment, then create or adopt the run."""
+        # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the caller's values at
+        # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
+        saved_env = {name: os.environ.get(name) for name in _EXPORTED_ENV}
+        try:
+            client = _connect(config, credentials or {}, context)
+            session = cls._open_run(client, config, project_path, run_name, tags)
+        except BaseException:
+            _restore_env(saved_env)
+            raise
+        session._saved_env = saved_env
+        # Child processes (ParallelRunner, user subprocesses) and `start_run(nested=True)` in
+        # nodes find the store and the experiment without extra configuration.
+        os.environ.update(
+            {
+                "MLFLOW_TRACKING_URI": config.tracking_uri,
+                "MLFLOW_EXPERIMENT_ID": session.experiment_id,
+            }
+        )
+        atexit.register(session._end_at_exit)
+        logger.info(
+            "MLflow run '%s' (%s) started in experiment %s at %s",
+            run_name,
+            session.run_id,
+            session.experiment_id,
+            config.tracking_uri,
+        )
+        return session
+
+    @classmethod
+    def _open_run(
+        cls,
+        client: MlflowClient,
+        config: MlflowConfig,
+        project_path: Path,
+        run_name: str,
+        tags: Mapping[str, str],
+    ) -> TrackingSession:
+        """Resume `tracking.run.id`/MLFLOW_RUN_ID, adopt an active run, or create a new one."""
+        run_id = config.tracking.run.id or os.environ.get("MLFLOW_RUN_ID")
+        if run_id:
+            return cls._resume(client, run_id, tags)
+        active = mlflow.active_run()
+        if active is not None:
+            logger.warning(
+                "MLflow run %s was already active before the Kedro run: logging into it; "
+                "it is left open for whoever opened it.",
+                active.info.run_id,
+            )
+            session = cls(client, active.info.run_id, active.info.experiment_id, owns_run=False)
+            session.set_tags(tags)
+            return session
+        experiment_id = _experiment_id(client, config, project_path)
+        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        session = cls(client, run.info.run_id, experiment_id)
+        session._make_active(run)
+        return session
+
+    @classmethod
+    def _resume(cls, client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> TrackingSession:
+        try:
+            run = client.get_run(run_id)
+        except MlflowException as error:
+            raise MlflowConfigError(
+                f"mlflow.yml: tracking.run.id (or MLFLOW_RUN_ID): run '{run_id}' cannot be "
+                f"resumed: {error.message}. Give an existing run id, or null for a new run."
+            ) from None
+        if run.info.status != RunStatus.to_string(RunStatus.RUNNING):
+            client.update_run(run_id, status="RUNNING")
+        session = cls(client, run_id, run.info.experiment_id)
+        session.set_tags(tags)
+        session._make_active(run)
+        return session
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """Log params in as few requests as MLflow allows (100 per call)."""
+        items = [Param(key, value) for key, value in params.items()]
+        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(
+                self.run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH]
+            )
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        items = [RunTag(key, str(value)) for key, value in tags.items()]
+        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(
+                self.run_id, tags=items[start : start + MAX_PARAMS_TAGS_PER_BATCH]
+            )
+
+    # --- ending -----------------------------------------------------------------------------------
+
+    def end(self, status: str = "FINISHED", error: BaseException | None = None) -> None:
+        """Close the run (once). A run adopted from an outer caller is left open."""
+        if self._ended:
+            return
+        self._ended = True
+        _restore_env(self._saved_env)
+        if error is not None:
+            self.set_tags(
+                {
+                    "error_type": type(error).__name__,
+                    "error_message": str(error)[:MAX_ERROR_TAG_LENGTH],
+                }
+            )
+        if not self.owns_run:
+            logger.warning("MLflow run %s was opened outside Kedro: not closing it.", self.run_id)
+            return
+        self._leave_active()
+        self.client.set_terminated(self.run_id, status)
+        logger.info("MLflow run %s ended: %s", self.run_id, status)
+
+    def _end_at_exit(self) -> None:
+        # The interpreter is exiting with the run still open: Ctrl-C, or a crash outside Kedro's
+        # error hook. Runs before MLflow's own exit handler, which would mark it FINISHED.
+        if not self._ended:
+            try:
+                self.end("KILLED")
+            except Exception:  # noqa: BLE001 - nothing left to report to at exit
+                logger.debug("could not mark run %s KILLED", self.run_id, exc_info=True)
+
+    # --- fluent API interop -----------------------------------------------------------------------
+
+    def _make_active(self, run: Any) -> None:
+        """Make the run MLflow's active run in this thread, so `mlflow.log_*` in nodes of a
+        sequential run lands in it. Done without a request when MLflow's internals allow it."""
+        try:
+            from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+            _active_run_stack.get().append(mlflow.ActiveRun(run))
+        except (ImportError, AttributeError):  # pragma: no cover - depends on MLflow internals
+            mlflow.start_run(run_id=self.run_id)
+
+    def _leave_active(self) -> None:
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self.run_id:
+            try:
+                from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+                _active_run_stack.get().pop()
+            except (ImportError, AttributeError):  # pragma: no cover
+                mlflow.end_run()
+
+
+def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
+    os.environ.update(credentials)  # MLflow reads credentials from the environment only
+    _register_request_header_provider(config, context)
+    # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
+    mlflow.set_tracking_uri(config.tracking_uri)
+    if config.registry_uri:
+        mlflow.set_registry_uri(config.registry_uri)
+    if config.tracking.disable_tracking.disable_autologging:
+        mlflow.autolog(disable=True, silent=True)
+    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _experiment_id(client: MlflowClient, config: MlflowConfig, project_path: Path) -> str:
+    options = config.tracking.experiment
+    experiment = client.get_experiment_by_name(options.name)
+    if experiment is None:
+        create = options.create_experiment_kwargs
+        return client.create_experiment(
+            options.name,
+            artifact_location=create.artifact_location
+            or _default_artifact_location(config.tracking_uri, options.name),
+            tags={k: str(v) for k, v in (create.tags or {}).items()} or None,
+        )
+    if experiment.lifecycle_stage == "deleted":
+        if not options.restore_if_deleted:
+            raise MlflowConfigError(
+                f"mlflow.yml: tracking.experiment.name: experiment '{options.name}' is deleted. "
+                f"Restore it (set tracking.experiment.restore_if_deleted: true, or "
+                f"`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
+                f"or choose another name."
+            )
+        client.restore_experiment(experiment.experiment_id)
+        logger.info("MLflow experiment '%s' was deleted: restored", options.name)
+    return experiment.experiment_id
+
+
+def _default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
+    """For a local SQLite store, artifacts live next to the database (MLflow would use the CWD)."""
+    db_file = local_sqlite_path(tracking_uri)
+    if db_file is None:
+        return None  # a server or another store chooses its own artifact location
+    folder = re.sub(r"[^\w.\-]+", "_", experiment_name).strip("._") or "experiment"
+    return (db_file.parent / LOCAL_ARTIFACTS_DIR / folder).as_uri()
+
+
+def _register_request_header_provider(config: MlflowConfig, context: Any) -> None:
+    options = config.server.request_header_provider
+    if not options.type:
+        return
+    from kedro.utils import load_obj  # noqa: PLC0415
+    from mlflow.tracking.request_header.abstract_request_header_provider import (  # noqa: PLC0415
+        RequestHeaderProvider,
+    )
+    from mlflow.tracking.request_header.registry import (  # noqa: PLC0415
+        _request_header_provider_registry,
+    )
+
+    provider_class = load_obj(options.type)
+    if not (isinstance(provider_class, type) and issubclass(provider_class, RequestHeaderProvider)):
+        raise MlflowConfigError(
+            f"mlflow.yml: server.request_header_provider.type: '{options.type}' must be a "
+            f"subclass of mlflow's RequestHeaderProvider, got {provider_class!r}"
+        )
+    kwargs = dict(options.init_kwargs)
+    if options.pass_context:
+        kwargs["kedro_context"] = context
+    _request_header_provider_registry.register(lambda: provider_class(**kwargs))

@@ -1,0 +1,3 @@
+"""The project's package."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,30 @@
+"""The training pipeline: breast_cancer -> classifier + metrics."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import evaluate_model, split_data, train_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=split_data,
+                inputs=["breast_cancer", "params:split"],
+                outputs=["x_train", "x_test", "y_train", "y_test"],
+                name="split_data",
+            ),
+            Node(
+                func=train_model,
+                inputs=["x_train", "y_train", "params:model"],
+                outputs="classifier",
+                name="train_model",
+            ),
+            Node(
+                func=evaluate_model,
+                inputs=["classifier", "x_test", "y_test"],
+                outputs="metrics",
+                name="evaluate_model",
+            ),
+        ]
+    )

@@ -1,0 +1,46 @@
+"""The training pipeline on the shipped data set, without MLflow (an in-memory catalog)."""
+
+import importlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.startup import bootstrap_project
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+PROJECT_PATH = Path(__file__).resolve().parents[3]
+# bootstrap_project puts src/ on sys.path, so this works without `pip install -e .`
+PACKAGE = bootstrap_project(PROJECT_PATH).package_name
+training = importlib.import_module(f"{PACKAGE}.pipelines.training")
+nodes = importlib.import_module(f"{PACKAGE}.pipelines.training.nodes")
+
+SPLIT = {"target": "malignant", "test_size": 0.25, "random_state": 0}
+MODEL = {"n_estimators": 20, "learning_rate": 0.2, "max_depth": 2, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return pd.read_csv(Path(PROJECT_PATH, "data", "01_raw", "breast_cancer.csv"))
+
+
+def test_split_data_keeps_every_row(data):
+    x_train, x_test, y_train, y_test = nodes.split_data(data, SPLIT)
+    assert len(x_train) + len(x_test) == len(data)
+    assert SPLIT["target"] not in x_train.columns
+    assert len(y_train) == len(x_train)
+
+
+def test_pipeline_trains_a_useful_classifier(data):
+    catalog = DataCatalog(
+        {
+            "breast_cancer": MemoryDataset(data),
+            "params:split": MemoryDataset(SPLIT),
+            "params:model": MemoryDataset(MODEL),
+            "metrics": MemoryDataset(),
+        }
+    )
+    SequentialRunner().run(training.create_pipeline(), catalog)
+    metrics = catalog.load("metrics")
+    assert metrics["accuracy"] > 0.85
+    assert 0.5 < metrics["roc_auc"] <= 1.0

@@ -1,0 +1,88 @@
+"""Shared test setup: an isolated environment, the template location, and helpers that run the
+real tools (copier, `kedro run` in a subprocess) and read what MLflow recorded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = REPO_ROOT / "template"
+VERSION = (REPO_ROOT / "runtime" / "kedro_mlflow_runtime" / "VERSION").read_text().strip()
+
+QUIET_ENV = {
+    "KEDRO_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+# Tests commit to throwaway repositories: work on machines without a global git identity.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "kedro-mlflow-starter tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "kedro-mlflow-starter tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-copie resolves --template against the CWD; pin it to the repo root instead.
+    config.option.template = str(REPO_ROOT)
+    os.environ.update(QUIET_ENV)
+    for name, value in GIT_IDENTITY.items():
+        os.environ.setdefault(name, value)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No MLFLOW_* from the developer's shell, telemetry off, and no MLflow state left behind."""
+    for name in list(os.environ):
+        if name.startswith("MLFLOW_") and name != "MLFLOW_DISABLE_TELEMETRY":
+            monkeypatch.delenv(name)
+    for name, value in QUIET_ENV.items():
+        monkeypatch.setenv(name, value)
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow  # noqa: PLC0415
+
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+
+def generate(dst: Path, **answers: object) -> Path:
+    """`copier copy` this checkout (uncommitted changes included) with default answers."""
+    import copier  # noqa: PLC0415
+
+    copier.run_copy(str(REPO_ROOT), dst, data=answers, defaults=True, vcs_ref="HEAD", quiet=True)
+    return dst
+
+
+def kedro(
+    project: Path, *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `kedro ARGS` in a subprocess of this virtualenv (one project per interpreter)."""
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=cwd or project,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def recorded_runs(db_file: Path) -> list:
+    """Every run in a SQLite tracking store, oldest first, read through the MLflow API."""
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient(f"sqlite:///{db_file}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, order_by=["attributes.start_time ASC"])
+    return list(runs)

@@ -1,0 +1,136 @@
+"""A tiny Kedro project in tmp_path, run in-process through a real KedroSession.
+
+Each project gets its own package name: Kedro caches project modules per name, so two projects
+never share code in one interpreter. Its settings.py is the template's own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import TEMPLATE_DIR
+
+_counter = itertools.count()
+TEMPLATE_SETTINGS = TEMPLATE_DIR / "src" / "{{ package_name }}" / "settings.py"
+
+NODES = """
+import time
+
+
+def scale(values, factor):
+    return [v * factor for v in values]
+
+
+def total(values, model):
+    return sum(values) + model["offset"]
+
+
+def explode(values, fail):
+    if fail:
+        raise ValueError("boom: the node failed on purpose")
+    return values
+
+
+def wait(values, seconds):
+    time.sleep(seconds)
+    return values
+"""
+
+REGISTRY = """
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import explode, scale, total, wait
+
+
+def register_pipelines():
+    default = Pipeline([
+        Node(scale, ["raw", "params:factor"], "scaled", name="scale"),
+        Node(total, ["scaled", "params:model"], "result", name="total"),
+    ])
+    failing = Pipeline([
+        Node(scale, ["raw", "params:factor"], "scaled", name="scale"),
+        Node(explode, ["scaled", "params:fail"], "exploded", name="explode"),
+    ])
+    everything = Pipeline([Node(total, ["raw", "parameters"], "sum_all", name="sum_all")])
+    slow = Pipeline([Node(wait, ["raw", "params:seconds"], "waited", name="wait")])
+    return {"__default__": default, "failing": failing, "everything": everything, "slow": slow}
+"""
+
+CATALOG = """
+raw:
+  type: json.JSONDataset
+  filepath: data/raw.json
+scaled:
+  type: json.JSONDataset
+  filepath: data/scaled.json
+result:
+  type: json.JSONDataset
+  filepath: data/result.json
+"""
+
+PARAMETERS = """
+factor: 2
+model:
+  offset: 1
+  tree:
+    depth: 3
+fail: true
+seconds: 60
+unused: 5
+offset: 0
+"""
+
+
+class TinyProject:
+    def __init__(self, path: Path, package: str):
+        self.path = path
+        self.package = package
+        self.db = path / "mlflow.db"
+
+    def write(self, relative: str, text: str) -> Path:
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+        return target
+
+    def mlflow_yml(self, text: str, env: str = "base") -> Path:
+        return self.write(f"conf/{env}/mlflow.yml", text)
+
+    def session(self, **kwargs) -> KedroSession:
+        bootstrap_project(self.path)
+        return KedroSession.create(project_path=self.path, **kwargs)
+
+    def run(self, pipeline: str | None = None, *, env: str | None = None, **session_kwargs):
+        with self.session(env=env, **session_kwargs) as session:
+            return session.run(pipeline_names=[pipeline] if pipeline else None)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> TinyProject:
+    package = f"tiny_{next(_counter)}"
+    tiny = TinyProject(tmp_path / "project", package)
+    tiny.write(
+        "pyproject.toml",
+        f"""
+        [tool.kedro]
+        package_name = "{package}"
+        project_name = "{package}"
+        kedro_init_version = "1.7.0"
+        source_dir = "src"
+        """,
+    )
+    tiny.write(f"src/{package}/__init__.py", "")
+    tiny.write(f"src/{package}/settings.py", TEMPLATE_SETTINGS.read_text())
+    tiny.write(f"src/{package}/nodes.py", NODES)
+    tiny.write(f"src/{package}/pipeline_registry.py", REGISTRY)
+    tiny.write("conf/base/catalog.yml", CATALOG)
+    tiny.write("conf/base/parameters.yml", PARAMETERS)
+    tiny.write("conf/local/.gitkeep", "")
+    tiny.write("data/raw.json", "[1, 2, 3]")
+    return tiny

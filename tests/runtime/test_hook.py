@@ -1,0 +1,265 @@
+"""MlflowHook in real Kedro sessions against a real SQLite tracking store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from kedro_mlflow_runtime import MlflowConfigError, __version__
+from kedro_mlflow_runtime.params import LongParamError
+from tests.conftest import recorded_runs
+
+
+def only_run(project):
+    runs = recorded_runs(project.db)
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    return runs[0]
+
+
+def test_a_kedro_run_is_one_finished_mlflow_run_with_params_and_tags(
+    project, tmp_path, monkeypatch
+):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the store is the project's, whatever the working directory
+
+    project.run()
+
+    run = only_run(project)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "__default__"
+    # exactly the parameters the nodes read, logged once
+    assert run.data.params == {"factor": "2", "model": "{'offset': 1, 'tree': {'depth': 3}}"}
+    tags = run.data.tags
+    assert tags["pipeline_names"] == "__default__"
+    assert tags["env"] == "local"
+    assert tags["runner"] == "SequentialRunner"
+    assert tags["kedro_command"] == "kedro run"
+    assert tags["kedro_version"]
+    assert tags["kedro_mlflow_runtime_version"] == __version__
+    assert tags["project_path"] == str(project.path)
+    assert "mlflow.source.git.commit" not in tags  # not a git repository
+    experiment = MlflowClient(f"sqlite:///{project.db}").get_experiment(run.info.experiment_id)
+    assert experiment.name == project.package  # kedro-mlflow's default: the package name
+    # artifacts live next to the database, not in the working directory
+    assert run.info.artifact_uri.startswith((project.path / "mlruns").as_uri())
+    assert not (elsewhere / "mlruns").exists()
+    assert not (elsewhere / "mlflow.db").exists()
+    assert json.loads((project.path / "data/result.json").read_text()) == 13
+    assert mlflow.active_run() is None
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # the caller's environment is restored
+
+
+def test_runtime_params_env_runner_and_pipeline_are_recorded(project):
+    from kedro.runner import ThreadRunner
+
+    project.write("conf/staging/.gitkeep", "")
+    with project.session(env="staging", runtime_params={"factor": 5}) as session:
+        session.run(pipeline_names=["__default__"], runner=ThreadRunner())
+    run = only_run(project)
+    assert run.data.params["factor"] == "5"
+    assert run.data.tags["env"] == "staging"
+    assert run.data.tags["runner"] == "ThreadRunner"
+    assert run.data.tags["kedro_command"] == (
+        "kedro run --pipelines=__default__ --env=staging --runner=ThreadRunner --params=factor=5"
+    )
+
+
+def test_the_whole_parameters_dict_and_flattening(project):
+    project.mlflow_yml(
+        """
+        tracking:
+          params:
+            dict_params: {flatten: true, sep: "/"}
+        """
+    )
+    project.run("everything")
+    params = only_run(project).data.params
+    assert params["parameters/model/tree/depth"] == "3"
+    assert params["parameters/unused"] == "5"
+
+
+def test_a_failing_node_leaves_a_failed_run_and_keeps_earlier_outputs(project):
+    with pytest.raises(ValueError, match="boom"):
+        project.run("failing")
+    run = only_run(project)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error_type"] == "ValueError"
+    assert "boom" in run.data.tags["error_message"]
+    assert run.data.params == {"factor": "2", "fail": "True"}
+    assert json.loads((project.path / "data/scaled.json").read_text()) == [2, 4, 6]
+    assert mlflow.active_run() is None
+
+
+def test_invalid_mlflow_yml_stops_before_any_node(project):
+    project.mlflow_yml("tracking:\n  experiment:\n    nmae: typo\n")
+    with pytest.raises(MlflowConfigError) as raised:
+        project.run()
+    assert "conf/base/mlflow.yml: tracking.experiment.nmae: unknown key" in str(raised.value)
+    assert not (project.path / "data/result.json").exists()
+    assert not project.db.exists()
+
+
+def test_local_env_overrides_one_key_without_wiping_its_section(project):
+    project.mlflow_yml(
+        """
+        tracking:
+          experiment: {name: base-experiment}
+          run: {name: from-base}
+        """
+    )
+    project.mlflow_yml("tracking:\n  run:\n    name: from-local\n", env="local")
+    project.run()
+    run = only_run(project)
+    assert run.info.run_name == "from-local"
+    experiment = MlflowClient(f"sqlite:///{project.db}").get_experiment(run.info.experiment_id)
+    assert experiment.name == "base-experiment"
+
+
+def test_creating_the_context_touches_no_store(project):
+    with project.session() as session:
+        context = session.load_context()
+        assert context.mlflow.tracking_uri == f"sqlite:///{project.db}"
+    assert not project.db.exists()
+
+
+def test_disabled_pipelines_are_not_tracked(project):
+    project.mlflow_yml("tracking:\n  disable_tracking:\n    pipelines: [__default__]\n")
+    project.run()
+    assert json.loads((project.path / "data/result.json").read_text()) == 13
+    assert not project.db.exists()
+
+
+def test_run_id_resumes_an_existing_run(project):
+    client = MlflowClient(f"sqlite:///{project.db}")
+    experiment_id = client.create_experiment("orchestrated")
+    run_id = client.create_run(experiment_id, run_name="outer").info.run_id
+    client.set_terminated(run_id, "FINISHED")
+    project.mlflow_yml(f"tracking:\n  run:\n    id: {run_id}\n")
+    project.run()
+    run = only_run(project)
+    assert run.info.run_id == run_id
+    assert run.info.status == "FINISHED"
+    assert run.data.params["factor"] == "2"
+
+
+def test_an_unknown_run_id_is_a_clear_error(project):
+    project.mlflow_yml("tracking:\n  run:\n    id: 0123456789abcdef0123456789abcdef\n")
+    with pytest.raises(MlflowConfigError, match="tracking.run.id .*cannot be resumed"):
+        project.run()
+
+
+def test_an_already_active_run_is_used_and_left_open(project):
+    mlflow.set_tracking_uri(f"sqlite:///{project.db}")
+    with mlflow.start_run(run_name="notebook") as outer:
+        project.run()
+        assert mlflow.active_run().info.run_id == outer.info.run_id
+        assert MlflowClient().get_run(outer.info.run_id).info.status == "RUNNING"
+    run = only_run(project)
+    assert run.info.run_id == outer.info.run_id
+    assert run.data.params["factor"] == "2"
+
+
+def test_a_deleted_experiment_is_restored_or_reported(project):
+    client = MlflowClient(f"sqlite:///{project.db}")
+    client.delete_experiment(client.create_experiment("gone"))
+    project.mlflow_yml("tracking:\n  experiment:\n    name: gone\n    restore_if_deleted: false\n")
+    with pytest.raises(MlflowConfigError, match="experiment 'gone' is deleted"):
+        project.run()
+    assert recorded_runs(project.db) == []
+
+    project.mlflow_yml("tracking:\n  experiment:\n    name: gone\n")
+    project.run()
+    assert client.get_experiment_by_name("gone").lifecycle_stage == "active"
+    assert len(recorded_runs(project.db)) == 1
+
+
+def test_long_params_fail_before_the_run_is_created(project):
+    project.write("conf/base/parameters.yml", f"factor: 2\nmodel: {{offset: '{'x' * 7000}'}}\n")
+    with pytest.raises(LongParamError, match="'model'"):
+        project.run()
+    assert not project.db.exists()  # checked before anything was created
+
+
+def test_long_params_as_tags(project):
+    project.write(
+        "conf/base/parameters.yml", f"factor: 2\nmodel: {{offset: 1, x: '{'x' * 7000}'}}\n"
+    )
+    project.mlflow_yml("tracking:\n  params:\n    long_params_strategy: tag\n")
+    project.run()
+    run = only_run(project)
+    assert "model" not in run.data.params
+    assert run.data.tags["model"].startswith("{'offset': 1")
+
+
+def test_credentials_are_exported_for_mlflow_and_never_logged(project, monkeypatch):
+    monkeypatch.delenv("KMR_TEST_SECRET", raising=False)
+    project.write("conf/local/credentials.yml", "mlflow_creds:\n  KMR_TEST_SECRET: s3cr3t-value\n")
+    project.mlflow_yml("server:\n  credentials: mlflow_creds\n")
+    project.run()
+    assert os.environ["KMR_TEST_SECRET"] == "s3cr3t-value"
+    run = only_run(project)
+    recorded = [*run.data.params.values(), *run.data.tags.values()]
+    assert not any("s3cr3t" in value for value in recorded)
+
+
+def test_missing_credentials_key_is_reported(project):
+    project.mlflow_yml("server:\n  credentials: nope\n")
+    with pytest.raises(MlflowConfigError, match="'nope' is not a key of credentials.yml"):
+        project.run()
+
+
+def test_two_sessions_in_one_process_each_get_one_run(project):
+    project.run()
+    project.run()
+    runs = recorded_runs(project.db)
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+
+
+def test_hook_without_context_explains_registration():
+    from kedro_mlflow_runtime import MlflowHook
+
+    with pytest.raises(RuntimeError, match="settings.py"):
+        MlflowHook().before_pipeline_run({}, None, None)
+
+
+def running_runs(db_file) -> int:
+    """RUNNING runs, read with plain sqlite3: an MLflow client would race the subprocess that is
+    creating the database tables."""
+    try:
+        with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as db:
+            return db.execute("SELECT count(*) FROM runs WHERE status = 'RUNNING'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_ctrl_c_marks_the_run_killed(project):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--pipelines", "slow"],
+        cwd=project.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not running_runs(project.db):
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    run = only_run(project)
+    assert run.info.status == "KILLED"
+    assert process.returncode != 0
