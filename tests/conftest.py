@@ -3,6 +3,7 @@ real tools (copier, `kedro run` in a subprocess) and read what MLflow recorded."
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     for name, value in QUIET_ENV.items():
         monkeypatch.setenv(name, value)
+    # what MlflowHook publishes for the Mlflow* datasets: empty (= nothing) and removed afterwards
+    monkeypatch.setenv("KEDRO_MLFLOW_RUNTIME_TARGET", "")
     yield
     if "mlflow" in sys.modules:
         import mlflow  # noqa: PLC0415
@@ -53,6 +56,19 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+
+
+@pytest.fixture
+def runtime_logs() -> Iterator[list[logging.LogRecord]]:
+    """Records of the runtime's loggers. (caplog misses them once a Kedro session has replaced
+    the root handlers with its own logging configuration.)"""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("kedro_mlflow_runtime")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
 
 
 def generate(dst: Path, **answers: object) -> Path:

@@ -15,11 +15,30 @@ __version__ = (Path(__file__).parent / "VERSION").read_text(encoding="utf-8").st
 # public name -> module that defines it
 _EXPORTS = {
     "MlflowHook": ".hook",
+    "MlflowArtifactDataset": ".datasets",
+    "MlflowMetricDataset": ".datasets",
+    "MlflowMetricHistoryDataset": ".datasets",
+    "MlflowMetricsHistoryDataset": ".datasets",
+    "MlflowModelTrackingDataset": ".datasets",
+    "MlflowModelLocalFileSystemDataset": ".datasets",
+    "MlflowModelRegistryDataset": ".datasets",
     "MlflowConfig": ".config",
     "MlflowConfigError": ".config",
 }
 
-__all__ = ["MlflowConfig", "MlflowConfigError", "MlflowHook", "__version__"]
+__all__ = [
+    "MlflowArtifactDataset",
+    "MlflowConfig",
+    "MlflowConfigError",
+    "MlflowHook",
+    "MlflowMetricDataset",
+    "MlflowMetricHistoryDataset",
+    "MlflowMetricsHistoryDataset",
+    "MlflowModelLocalFileSystemDataset",
+    "MlflowModelRegistryDataset",
+    "MlflowModelTrackingDataset",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -44,12 +44,15 @@ class MlflowHook:
             read_mlflow_credentials,
             run_env,
         )
+        from .run_context import RunTarget, publish  # noqa: PLC0415
 
         self.config = read_mlflow_config(context)
         self._credentials = read_mlflow_credentials(context, self.config.server.credentials)
         self._context = context
         self._env = run_env(context)
         context.mlflow = self.config  # as kedro-mlflow: notebooks reach the config from the context
+        # Mlflow* datasets read (e.g. `run_id:` entries in a notebook) from the project's store
+        publish(RunTarget(self.config.tracking_uri, self.config.registry_uri))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -63,6 +66,7 @@ class MlflowHook:
                 "MlflowHook did not see the Kedro context being created; register it in "
                 "settings.py as HOOKS = (MlflowHook(),) and run through a KedroSession."
             )
+        _name_datasets_after_catalog_entries(catalog, pipeline)
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
         if all(name in disabled for name in names):
@@ -105,3 +109,15 @@ class MlflowHook:
     ) -> None:
         if self.session is not None:
             self.session.end("FAILED", error=error)
+
+
+def _name_datasets_after_catalog_entries(catalog: Any, pipeline: Any) -> None:
+    """Metric keys, metric prefixes and model names default to the catalog entry name. Kedro
+    does not tell a dataset its name, so set it here, before any node runs; `catalog.get`
+    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses."""
+    from .datasets.tracked import TrackedDataset  # noqa: PLC0415
+
+    for name in sorted(pipeline.datasets()):
+        dataset = catalog.get(name)
+        if isinstance(dataset, TrackedDataset):
+            dataset._name_after_catalog_entry(name)

@@ -23,6 +23,7 @@ from mlflow.entities import Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 
+from . import run_context
 from .config import LOCAL_ARTIFACTS_DIR, MlflowConfig, MlflowConfigError, local_sqlite_path
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class TrackingSession:
                 "MLFLOW_EXPERIMENT_ID": session.experiment_id,
             }
         )
+        # Mlflow* datasets log into this run, in any thread or worker process
+        run_context.publish_run(session.run_id, session.experiment_id)
         atexit.register(session._end_at_exit)
         logger.info(
             "MLflow run '%s' (%s) started in experiment %s at %s",
@@ -153,6 +156,7 @@ class TrackingSession:
         if self._ended:
             return
         self._ended = True
+        run_context.publish_run(None)
         _restore_env(self._saved_env)
         if error is not None:
             self.set_tags(

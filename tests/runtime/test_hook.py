@@ -263,3 +263,29 @@ def test_ctrl_c_marks_the_run_killed(project):
     run = only_run(project)
     assert run.info.status == "KILLED"
     assert process.returncode != 0
+
+
+METRIC_CATALOG = """
+raw:
+  type: json.JSONDataset
+  filepath: data/raw.json
+scaled:
+  type: json.JSONDataset
+  filepath: data/scaled.json
+"{name}":
+  type: kedro_mlflow_runtime.MlflowMetricDataset
+"""
+
+
+def test_factory_metric_entries_are_named_after_the_entry(project):
+    project.write("conf/base/catalog.yml", METRIC_CATALOG)
+    project.run()
+    assert only_run(project).data.metrics == {"result": 13.0}
+
+
+def test_mlflow_datasets_in_an_untracked_pipeline_log_nothing(project, runtime_logs):
+    project.write("conf/base/catalog.yml", METRIC_CATALOG)
+    project.mlflow_yml("tracking:\n  disable_tracking:\n    pipelines: [__default__]\n")
+    project.run()
+    assert any("no MLflow run to log into" in r.getMessage() for r in runtime_logs)
+    assert not project.db.exists()

@@ -1,8 +1,14 @@
-"""The training pipeline: breast_cancer -> classifier + metrics."""
+"""The training pipeline: breast_cancer -> classifier, metrics, report and figure."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import evaluate_model, split_data, train_model
+from .nodes import (
+    evaluate_model,
+    plot_training_loss,
+    report_per_class,
+    split_data,
+    train_model,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -17,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=train_model,
                 inputs=["x_train", "y_train", "params:model"],
-                outputs="classifier",
+                outputs=["classifier", "training_loss"],
                 name="train_model",
             ),
             Node(
@@ -25,6 +31,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["classifier", "x_test", "y_test"],
                 outputs="metrics",
                 name="evaluate_model",
+            ),
+            Node(
+                func=report_per_class,
+                inputs=["classifier", "x_test", "y_test"],
+                outputs="classification_report",
+                name="report_per_class",
+            ),
+            Node(
+                func=plot_training_loss,
+                inputs="training_loss",
+                outputs="training_loss_plot",
+                name="plot_training_loss",
             ),
         ]
     )

@@ -1,0 +1,153 @@
+"""MlflowArtifactDataset: any Kedro dataset whose saved file(s) are also logged to the run.
+
+A plain class that wraps the dataset (composition, not a class made on the fly), so it pickles
+for ParallelRunner and `isinstance` works.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from .tracked import TrackedDataset
+
+_LOCAL_PROTOCOLS = (None, "", "file", "local")
+
+
+class MlflowArtifactDataset(TrackedDataset):
+    """Save through the wrapped dataset, then log what this save wrote under `artifact_path`.
+
+    Args:
+        dataset: the wrapped dataset, as in catalog.yml: `{type: pandas.CSVDataset, filepath: ...}`
+            (or just the type). Versioned datasets and PartitionedDataset work.
+        run_id: log into / load from this run instead of the current Kedro run.
+        artifact_path: folder of the run's artifacts to log into (default: the root).
+        credentials: passed to the wrapped dataset when its own config has none.
+        metadata: free-form, for kedro-viz and plugins.
+    """
+
+    def __init__(
+        self,
+        dataset: str | dict[str, Any],
+        run_id: str | None = None,
+        artifact_path: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(run_id=run_id, metadata=metadata)
+        config = {"type": dataset} if isinstance(dataset, (str, type)) else dict(dataset or {})
+        if "type" not in config:
+            raise DatasetError(
+                "dataset: the wrapped dataset needs a 'type', e.g. "
+                "dataset: {type: pandas.CSVDataset, filepath: data/08_reporting/report.csv}"
+            )
+        if credentials is not None:
+            config.setdefault("credentials", credentials)
+        self._config = config
+        self.artifact_path = artifact_path
+        self._dataset = AbstractDataset.from_config("wrapped", copy.deepcopy(config))
+
+    # kedro-viz previews the data through the wrapped dataset
+    def __getattr__(self, name: str) -> Any:
+        if name == "preview" and "_dataset" in self.__dict__:
+            return self._dataset.preview
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    @property
+    def wrapped(self) -> AbstractDataset:
+        return self._dataset
+
+    def save(self, data: Any) -> None:
+        self._dataset.save(data)
+        run_id = self._run_for_saving()
+        if run_id is None:
+            return
+        client = self._client()
+        for local, folder in self._written_files(data):
+            client.log_artifact(run_id, str(local), folder)
+
+    def load(self) -> Any:
+        if not self._run_id:
+            return self._dataset.load()
+        return self._load_from_run(self._run_id)
+
+    def _exists(self) -> bool:
+        return self._dataset.exists()
+
+    def _release(self) -> None:
+        self._dataset.release()
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "dataset": self._config.get("type"),
+            "filepath": str(self._local_path()),
+            "artifact_path": self.artifact_path,
+            "run_id": self._run_id,
+        }
+
+    # --- files ------------------------------------------------------------------------------------
+
+    def _local_path(self) -> PurePosixPath:
+        dataset = self._dataset
+        if getattr(dataset, "_protocol", None) not in _LOCAL_PROTOCOLS:
+            raise DatasetError(
+                f"MlflowArtifactDataset logs local files; the wrapped dataset writes to "
+                f"{dataset._protocol}://...: save it locally and let MLflow's artifact store "
+                f"hold the remote copy."
+            )
+        for attribute in ("_filepath", "_path"):
+            value = getattr(dataset, attribute, None)
+            if value:
+                return PurePosixPath(str(value))
+        raise DatasetError(f"{type(dataset).__name__} has no local file to log (no filepath/path)")
+
+    def _written_files(self, data: Any) -> list[tuple[Path, str | None]]:
+        """(local file, artifact folder) for what the last save wrote, and only that."""
+        dataset = self._dataset
+        base = self.artifact_path
+        if hasattr(dataset, "_partition_to_path") and isinstance(data, dict):
+            root = Path(str(self._local_path()))
+            files = [Path(dataset._partition_to_path(partition)) for partition in data]
+            return [
+                (path, _join(base, root.name, *path.relative_to(root).parent.parts))
+                for path in files
+            ]
+        if getattr(dataset, "_version", None) is not None:
+            # the version this save used (cached by Kedro; _get_save_path would refuse it now)
+            local = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
+        else:
+            local = Path(str(self._local_path()))
+        if local.is_dir():
+            return [
+                (path, _join(base, local.name, *path.relative_to(local).parent.parts))
+                for path in sorted(local.rglob("*"))
+                if path.is_file()
+            ]
+        return [(local, base)]
+
+    def _load_from_run(self, run_id: str) -> Any:
+        """Download this dataset's artifact from the run and load it with a copy of the wrapped
+        dataset pointed at the download (the local file is left as it is)."""
+        local = self._local_path()
+        remote = _join(self.artifact_path, local.name)
+        destination = tempfile.mkdtemp(prefix="kedro-mlflow-artifact-")
+        try:
+            downloaded = self._client().download_artifacts(run_id, remote, destination)
+        except Exception as error:  # noqa: BLE001 - MLflow raises several types here
+            raise DatasetError(
+                f"{self}: cannot download artifact '{remote}' of run {run_id}: {error}"
+            ) from error
+        config = copy.deepcopy(self._config)
+        config.pop("versioned", None)
+        key = "path" if "path" in config else "filepath"
+        config[key] = downloaded
+        return AbstractDataset.from_config("wrapped_from_run", config).load()
+
+
+def _join(*parts: str | None) -> str | None:
+    joined = "/".join(part.strip("/") for part in parts if part and part.strip("/"))
+    return joined or None

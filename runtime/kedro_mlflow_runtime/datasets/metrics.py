@@ -1,0 +1,256 @@
+"""Metrics declared in catalog.yml: one value, one metric's history, or several metrics at once.
+
+Each save is one `log_batch` request per 1000 points, never one request per point. Keys default to
+the catalog entry name (also for dataset-factory entries: MlflowHook names them).
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kedro.io import DatasetError
+
+from .tracked import TrackedDataset
+
+MAX_METRICS_PER_BATCH = 1000  # mlflow.utils.validation.MAX_METRICS_PER_BATCH
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DatasetError(f"{what}: a metric value must be a number, got {value!r}")
+    return float(value)
+
+
+def _step(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DatasetError(f"{what}: a metric step must be an integer, got {value!r}")
+    return int(value)
+
+
+def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise DatasetError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value
+
+
+class _MetricDataset(TrackedDataset):
+    def _log_points(self, points: Iterable[tuple[str, float, int, int | None]]) -> None:
+        """Log (key, value, step, timestamp_ms) points in batches of 1000."""
+        run_id = self._run_for_saving()
+        if run_id is None:
+            return
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, value, timestamp or now, step) for key, value, step, timestamp in points
+        ]
+        client = self._client()
+        for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+
+    def _history(self, key: str) -> list[Any]:
+        return list(self._client().get_metric_history(self._run_for_loading(), key))
+
+    def _metric_keys(self) -> set[str]:
+        run_id = self.run_id
+        if run_id is None:
+            return set()
+        return set(self._client().get_run(run_id).data.metrics)
+
+
+class MlflowMetricDataset(_MetricDataset):
+    """One numeric value, logged under `key` (default: the catalog entry name).
+
+    save_args: `mode` `overwrite` (default: a new value at the last step) or `append` (at the next
+    step), `step` (an explicit step), `timestamp` (ms). load_args: `step` (default: the last value).
+    """
+
+    _NAMED_BY = "key"
+    SAVE_MODES = ("overwrite", "append")
+
+    def __init__(
+        self,
+        key: str | None = None,
+        run_id: str | None = None,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(run_id=run_id, metadata=metadata)
+        self.key = key
+        self._load_args = dict(load_args or {})
+        self._save_args = dict(save_args or {})
+        self.mode = _choice(
+            self._save_args.pop("mode", "overwrite"), self.SAVE_MODES, "save_args.mode"
+        )
+        unknown = set(self._save_args) - {"step", "timestamp"}
+        if unknown:
+            raise DatasetError(
+                f"save_args: unknown key(s) {sorted(unknown)}; allowed: mode, step, timestamp"
+            )
+
+    def save(self, data: float) -> None:
+        value = _number(data, str(self))
+        step = self._save_args.get("step")
+        if step is None and self.run_id is not None:
+            steps = [point.step for point in self._history(self.key)]
+            step = max(steps, default=0) if self.mode == "overwrite" else max(steps, default=-1) + 1
+        self._log_points([(self.key, value, step or 0, self._save_args.get("timestamp"))])
+
+    def load(self) -> float:
+        history = self._history(self.key)
+        step = self._load_args.get("step")
+        if step is not None:
+            history = [point for point in history if point.step == step]
+        if not history:
+            at = f" at step {step}" if step is not None else ""
+            raise DatasetError(f"{self}: no value of metric '{self.key}'{at} in run {self.run_id}")
+        return history[-1].value
+
+    def _exists(self) -> bool:
+        return self.key in self._metric_keys()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"key": self.key, "run_id": self._run_id, "mode": self.mode}
+
+
+class MlflowMetricHistoryDataset(_MetricDataset):
+    """The evolution of one metric, e.g. a loss per epoch, under `key` (default: the entry name).
+
+    Formats (`save_args.mode` / `load_args.mode`): `list` ([v0, v1, ...] at steps 0, 1, ...;
+    the default), `dict` ({step: value}), `history` ([{step, value, timestamp}, ...]).
+    """
+
+    _NAMED_BY = "key"
+    MODES = ("list", "dict", "history")
+
+    def __init__(
+        self,
+        key: str | None = None,
+        run_id: str | None = None,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(run_id=run_id, metadata=metadata)
+        self.key = key
+        self._load_args = dict(load_args or {})
+        self._save_args = dict(save_args or {})
+        self.save_mode = _choice(self._save_args.get("mode", "list"), self.MODES, "save_args.mode")
+        self.load_mode = _choice(self._load_args.get("mode", "list"), self.MODES, "load_args.mode")
+
+    def save(self, data: Any) -> None:
+        where = str(self)
+        if self.save_mode == "list":
+            if not isinstance(data, (list, tuple)):
+                raise DatasetError(
+                    f"{where}: mode 'list' saves a list of numbers, got {type(data).__name__}"
+                )
+            points = [(self.key, _number(v, where), step, None) for step, v in enumerate(data)]
+        elif self.save_mode == "dict":
+            if not isinstance(data, Mapping):
+                raise DatasetError(
+                    f"{where}: mode 'dict' saves {{step: value}}, got {type(data).__name__}"
+                )
+            points = [(self.key, _number(v, where), _step(s, where), None) for s, v in data.items()]
+        else:
+            if not isinstance(data, (list, tuple)) or not all(isinstance(p, Mapping) for p in data):
+                raise DatasetError(
+                    f"{where}: mode 'history' saves [{{step, value, timestamp}}, ...]"
+                )
+            points = [
+                (
+                    self.key,
+                    _number(p.get("value"), where),
+                    _step(p.get("step", i), where),
+                    p.get("timestamp"),
+                )
+                for i, p in enumerate(data)
+            ]
+        self._log_points(points)
+
+    def load(self) -> Any:
+        history = sorted(self._history(self.key), key=lambda point: (point.step, point.timestamp))
+        if self.load_mode == "list":
+            return [point.value for point in history]
+        if self.load_mode == "dict":
+            return {point.step: point.value for point in history}
+        return [{"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in history]
+
+    def _exists(self) -> bool:
+        return self.key in self._metric_keys()
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "run_id": self._run_id,
+            "save_mode": self.save_mode,
+            "load_mode": self.load_mode,
+        }
+
+
+class MlflowMetricsHistoryDataset(_MetricDataset):
+    """Several metrics at once, keys `<prefix>.<name>` (prefix default: the catalog entry name).
+
+    Saves `{name: value}`, `{name: {"value": v, "step": s}}` or `{name: [{"value": v, "step": s}, ...]}`;
+    loads `{"<prefix>.<name>": {"value", "step"} or [...]}` as kedro-mlflow does.
+    """
+
+    _NAMED_BY = "prefix"
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        prefix: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(run_id=run_id, metadata=metadata)
+        self.prefix = prefix
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else str(name)
+
+    def save(self, data: Mapping[str, Any]) -> None:
+        where = str(self)
+        if not isinstance(data, Mapping):
+            raise DatasetError(
+                f"{where}: saves a dict of metrics {{name: value}}, got {type(data).__name__}"
+            )
+        points = []
+        for name, item in data.items():
+            what = f"{where}: metric '{name}'"
+            items = item if isinstance(item, (list, tuple)) else [item]
+            for point in items:
+                if isinstance(point, Mapping):
+                    if "value" not in point:
+                        raise DatasetError(
+                            f"{what}: expected {{'value': ..., 'step': ...}}, got {point!r}"
+                        )
+                    value, step = point["value"], point.get("step", 0)
+                else:
+                    value, step = point, 0
+                points.append((self._key(name), _number(value, what), _step(step, what), None))
+        self._log_points(points)
+
+    def load(self) -> dict[str, Any]:
+        run_id = self._run_for_loading()
+        start = f"{self.prefix}." if self.prefix else ""
+        keys = sorted(
+            key for key in self._client().get_run(run_id).data.metrics if key.startswith(start)
+        )
+        loaded: dict[str, Any] = {}
+        for key in keys:
+            points = [{"step": p.step, "value": p.value} for p in self._history(key)]
+            loaded[key] = points[0] if len(points) == 1 else points
+        return loaded
+
+    def _exists(self) -> bool:
+        start = f"{self.prefix}." if self.prefix else ""
+        return any(key.startswith(start) for key in self._metric_keys())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"prefix": self.prefix, "run_id": self._run_id}

@@ -1,0 +1,71 @@
+"""What every Mlflow* dataset shares: the run it logs into, and what happens without one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from .. import run_context
+
+logger = logging.getLogger(__name__)
+
+
+class TrackedDataset(AbstractDataset):
+    """Base of the Mlflow* datasets.
+
+    A dataset logs into its own `run_id` when one is given, else into the run of the Kedro run in
+    progress (published by MlflowHook, whatever the thread or process). With neither it saves
+    locally, logs nothing, warns once, and never creates a run.
+    """
+
+    # the argument that takes the catalog entry name when the entry does not set it
+    _NAMED_BY = ""
+
+    def __init__(self, run_id: str | None = None, metadata: dict[str, Any] | None = None):
+        self._run_id = run_id
+        self.metadata = metadata
+        self._warned_no_run = False
+
+    # --- the catalog entry name (set by MlflowHook, also for dataset-factory entries) -----------
+
+    def _name_after_catalog_entry(self, name: str) -> None:
+        if self._NAMED_BY and getattr(self, self._NAMED_BY) is None:
+            setattr(self, self._NAMED_BY, name)
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str | None:
+        """The run this dataset reads and writes: its own `run_id`, else the current Kedro run."""
+        if self._run_id:
+            return self._run_id
+        target = run_context.current()
+        return target.run_id if target else None
+
+    def _client(self) -> Any:
+        target = run_context.current()
+        if target is not None:
+            return run_context.client_for(target.tracking_uri, target.registry_uri)
+        return run_context.client_for(run_context.tracking_uri())
+
+    def _run_for_saving(self) -> str | None:
+        run_id = self.run_id
+        if run_id is None and not self._warned_no_run:
+            self._warned_no_run = True
+            logger.warning(
+                "%s: no MLflow run to log into (tracking is disabled for this pipeline, or this "
+                "is not a tracked `kedro run`): nothing is logged to MLflow.",
+                self,
+            )
+        return run_id
+
+    def _run_for_loading(self) -> str:
+        run_id = self.run_id
+        if run_id is None:
+            raise DatasetError(
+                f"{self}: no MLflow run to load from. Give `run_id` in the catalog entry, or "
+                f"load it during a tracked `kedro run`."
+            )
+        return run_id

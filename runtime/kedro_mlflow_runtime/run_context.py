@@ -1,0 +1,110 @@
+"""Which MLflow store and run the Mlflow* datasets write to, in any thread or process.
+
+MlflowHook publishes the project's tracking store when the Kedro context is created, and the run
+id while a tracked pipeline runs. The target lives in an environment variable: threads share it,
+and ParallelRunner's worker processes inherit it (forked or spawned), so every node logs into
+the one run. MLflow's own "active run" is thread-local and is never relied on.
+No mlflow import at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+ENV_VAR = "KEDRO_MLFLOW_RUNTIME_TARGET"
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    tracking_uri: str
+    registry_uri: str | None = None
+    run_id: str | None = None
+    experiment_id: str | None = None
+
+
+def current() -> RunTarget | None:
+    """The store (and run, during a tracked `kedro run`) published by MlflowHook, if any."""
+    raw = os.environ.get(ENV_VAR)
+    if not raw:
+        return None
+    try:
+        return RunTarget(**json.loads(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def publish(target: RunTarget | None) -> None:
+    if target is None:
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = json.dumps(asdict(target))
+
+
+def publish_run(run_id: str | None, experiment_id: str | None = None) -> None:
+    """Add (or with None, withdraw) the run of the pipeline in progress."""
+    target = current()
+    if target is not None:
+        publish(replace(target, run_id=run_id, experiment_id=experiment_id))
+
+
+_clients: dict[tuple[str, str | None], Any] = {}
+
+
+def client_for(tracking_uri: str, registry_uri: str | None = None) -> Any:
+    """One MlflowClient per store and process (created on first use: imports mlflow)."""
+    key = (tracking_uri, registry_uri)
+    if key not in _clients:
+        from mlflow import MlflowClient  # noqa: PLC0415
+
+        _clients[key] = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    return _clients[key]
+
+
+def tracking_uri() -> str:
+    """The published store, else MLflow's own default (e.g. in a notebook with no project)."""
+    target = current()
+    if target is not None:
+        return target.tracking_uri
+    import mlflow  # noqa: PLC0415
+
+    return mlflow.get_tracking_uri()
+
+
+def point_mlflow_at_project() -> None:
+    """Point MLflow's process-wide URIs at the published store, for APIs that take no client
+    (`<flavor>.load_model("models:/...")`)."""
+    target = current()
+    if target is None:
+        return
+    import mlflow  # noqa: PLC0415
+
+    mlflow.set_tracking_uri(target.tracking_uri)
+    if target.registry_uri:
+        mlflow.set_registry_uri(target.registry_uri)
+
+
+class active_in_this_thread:  # noqa: N801 - used as a `with` statement
+    """Make `run_id` MLflow's active run in this thread only, for APIs that log into the active
+    run (a flavor's `log_model`). Pushed and popped without ending the run."""
+
+    def __init__(self, client: Any, run_id: str):
+        self._client, self._run_id = client, run_id
+        self._pushed = False
+
+    def __enter__(self) -> None:
+        import mlflow  # noqa: PLC0415
+        from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self._run_id:
+            _active_run_stack.get().append(mlflow.ActiveRun(self._client.get_run(self._run_id)))
+            self._pushed = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pushed:
+            from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+            _active_run_stack.get().pop()

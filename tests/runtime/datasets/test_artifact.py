@@ -1,0 +1,116 @@
+"""MlflowArtifactDataset against a real SQLite store and real Kedro datasets."""
+
+import pickle
+
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+from kedro_datasets.partitions import PartitionedDataset
+from matplotlib.figure import Figure
+
+from kedro_mlflow_runtime import MlflowArtifactDataset
+from tests.runtime.datasets.conftest import from_catalog
+
+DF = pd.DataFrame({"a": [1, 2], "b": [3.0, 4.5]})
+
+
+def csv_dataset(tmp_path, **kwargs):
+    return MlflowArtifactDataset(
+        dataset={"type": "pandas.CSVDataset", "filepath": str(tmp_path / "report.csv")}, **kwargs
+    )
+
+
+def test_save_writes_the_file_and_logs_it_under_artifact_path(store, tmp_path):
+    dataset = csv_dataset(tmp_path, artifact_path="reports")
+    dataset.save(DF)
+    assert (tmp_path / "report.csv").exists()
+    assert store.artifacts(store.run_id) == ["reports/report.csv"]
+    pd.testing.assert_frame_equal(dataset.load(), DF)
+
+
+def test_load_from_a_past_run_leaves_the_local_file_alone(store, tmp_path):
+    csv_dataset(tmp_path).save(DF)
+    past = store.run_id
+    store.new_run()
+    changed = DF.assign(a=[7, 8])
+    csv_dataset(tmp_path).save(changed)
+    pd.testing.assert_frame_equal(csv_dataset(tmp_path, run_id=past).load(), DF)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "report.csv"), changed)
+
+
+def test_versioned_dataset_logs_only_the_version_it_saved(store, tmp_path):
+    config = {
+        "type": "pickle.PickleDataset",
+        "filepath": str(tmp_path / "m.pkl"),
+        "versioned": True,
+    }
+    MlflowArtifactDataset(dataset=config).save({"v": 1})
+    MlflowArtifactDataset(dataset=config).save({"v": 2})
+    assert store.artifacts(store.run_id) == ["m.pkl"]
+    assert len(list((tmp_path / "m.pkl").iterdir())) == 2
+    assert MlflowArtifactDataset(dataset=config, run_id=store.run_id).load() == {"v": 2}
+
+
+def test_partitioned_dataset_logs_only_this_saves_partitions(store, tmp_path):
+    config = {
+        "type": "partitions.PartitionedDataset",
+        "path": str(tmp_path / "parts"),
+        "dataset": "pandas.CSVDataset",
+        "filename_suffix": ".csv",
+    }
+    MlflowArtifactDataset(dataset=config, artifact_path="p").save({"a": DF, "sub/b": DF})
+    first = store.run_id
+    second = store.new_run()
+    MlflowArtifactDataset(dataset=config, artifact_path="p").save({"c": DF})
+    assert store.artifacts(first) == ["p/parts/a.csv", "p/parts/sub/b.csv"]
+    assert store.artifacts(second) == ["p/parts/c.csv"]  # no stale partitions
+    loaded = MlflowArtifactDataset(dataset=config, artifact_path="p", run_id=first).load()
+    assert sorted(loaded) == ["a", "sub/b"]
+    pd.testing.assert_frame_equal(loaded["sub/b"](), DF)
+    assert isinstance(MlflowArtifactDataset(dataset=config).wrapped, PartitionedDataset)
+
+
+def test_a_matplotlib_figure_is_logged_as_a_png(store, tmp_path):
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    dataset = MlflowArtifactDataset(
+        dataset={"type": "matplotlib.MatplotlibDataset", "filepath": str(tmp_path / "curve.png")},
+        artifact_path="plots",
+    )
+    dataset.save(figure)
+    assert store.artifacts(store.run_id) == ["plots/curve.png"]
+    local = store.client.download_artifacts(store.run_id, "plots/curve.png", str(tmp_path))
+    assert open(local, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_it_is_a_real_class_that_pickles_and_previews(store, tmp_path):
+    dataset = csv_dataset(tmp_path, artifact_path="r")
+    clone = pickle.loads(pickle.dumps(dataset))
+    assert isinstance(clone, MlflowArtifactDataset)
+    clone.save(DF)
+    assert store.artifacts(store.run_id) == ["r/report.csv"]
+    assert dataset.preview(nrows=1) == dataset.wrapped.preview(nrows=1)
+    assert "report.csv" in str(dataset)
+
+
+def test_outside_a_tracked_run_the_file_is_saved_and_nothing_logged(no_run, tmp_path):
+    csv_dataset(tmp_path).save(DF)
+    assert (tmp_path / "report.csv").exists()
+    assert no_run.artifacts(no_run.run_id) == []
+
+
+def test_bad_input_names_the_entry(tmp_path):
+    message = from_catalog("report", type="kedro_mlflow_runtime.MlflowArtifactDataset", dataset={})
+    assert "dataset 'report'" in message
+    assert "the wrapped dataset needs a 'type'" in message
+    message = from_catalog(
+        "report",
+        type="kedro_mlflow_runtime.MlflowArtifactDataset",
+        dataset={"type": "pandas.NoSuchDataset", "filepath": "x.csv"},
+    )
+    assert "NoSuchDataset" in message
+
+
+def test_missing_artifact_in_the_run_is_a_clear_error(store, tmp_path):
+    with pytest.raises(DatasetError, match="cannot download artifact 'report.csv'"):
+        csv_dataset(tmp_path, run_id=store.run_id).load()
