@@ -31,6 +31,7 @@ format: $(STAMP)
 ## bench: speed figures (ratios against a baseline measured in the same run)
 bench: $(STAMP)
 	$(PY) bench/cli_overhead.py
+	$(PY) bench/pipeline_model_latency.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -48,6 +48,31 @@ def scaffold() -> None:
     run("git", "commit", "-q", "-m", "Initial commit from kedro-mlflow-starter", cwd=PROJECT)
 
 
+def score_with_the_logged_model(client, run) -> None:
+    """Load the inference pipeline the run logged, as any MLflow user would, and score rows."""
+    import mlflow  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    [model] = client.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = 'inference_model'",
+    )
+    uri = f"models:/{model.model_id}"
+    step(f"Scoring 5 rows with the logged inference pipeline ({uri})")
+    mlflow.set_tracking_uri(client.tracking_uri)
+    rows = pd.read_csv(PROJECT / "data/01_raw/breast_cancer.csv").drop(columns=["malignant"])
+    predictions = mlflow.pyfunc.load_model(uri).predict(rows.head(5), params={"threshold": 0.5})
+    print(pd.concat([rows.head(5)[["radius", "texture", "area"]], predictions], axis=1))
+    example = Path(model.artifact_location.removeprefix("file://"), "serving_input_example.json")
+    venv_bin = Path(sys.executable).parent
+    print("\n  Serve it over HTTP, then score the rows of its input example:")
+    print(f"  cd {PROJECT} && export PATH={venv_bin}:$PATH")
+    print(f"  MLFLOW_TRACKING_URI=sqlite:///mlflow.db mlflow models serve -m {uri} \\")
+    print("      --env-manager local -h 127.0.0.1 -p 5001")
+    print("  curl -s 127.0.0.1:5001/invocations -H 'Content-Type: application/json' \\")
+    print(f"      -d @{example.relative_to(PROJECT)}")
+
+
 def show_run() -> None:
     from mlflow import MlflowClient  # noqa: PLC0415
 
@@ -68,6 +93,7 @@ def show_run() -> None:
     for key, value in sorted(run.data.tags.items()):
         if not key.startswith("mlflow.") or key.startswith("mlflow.source.git"):
             print(f"    {key} = {value}")
+    score_with_the_logged_model(client, run)
     step("Browse it in the MLflow UI")
     print(f"  cd {PROJECT}")
     print(

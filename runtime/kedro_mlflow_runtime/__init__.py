@@ -22,6 +22,11 @@ _EXPORTS = {
     "MlflowModelTrackingDataset": ".datasets",
     "MlflowModelLocalFileSystemDataset": ".datasets",
     "MlflowModelRegistryDataset": ".datasets",
+    "PipelineML": ".pipeline_ml",
+    "PipelineMLError": ".pipeline_ml",
+    "pipeline_ml_factory": ".pipeline_ml",
+    "KedroPipelineModel": ".pipeline_model",
+    "KedroPipelineModelError": ".pipeline_model",
     "MlflowConfig": ".config",
     "MlflowConfigError": ".config",
 }
@@ -37,6 +42,11 @@ __all__ = [
     "MlflowModelLocalFileSystemDataset",
     "MlflowModelRegistryDataset",
     "MlflowModelTrackingDataset",
+    "PipelineML",
+    "PipelineMLError",
+    "KedroPipelineModel",
+    "KedroPipelineModelError",
+    "pipeline_ml_factory",
     "__version__",
 ]
 

@@ -59,6 +59,57 @@ def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> No
     raise SystemExit(subprocess.call(command, cwd=metadata.project_path))
 
 
+@mlflow_commands.command(name="modelify")
+@click.option("--pipeline", "-p", "pipeline_name", required=True, help="A registered pipeline.")
+@click.option(
+    "--input-name", "-i", default=None,
+    help="The pipeline input the model's callers send (default: a PipelineML's input_name).",
+)  # fmt: skip
+@click.option("--env", "-e", default=None, help="Kedro environment to read the catalog from.")
+@click.option("--model-name", default=None, help="Name of the model (default: model-<pipeline>).")
+@click.option("--registered-model-name", default=None, help="Also register it under this name.")
+@click.option(
+    "--copy-mode", default="assign", type=click.Choice(["assign", "copy", "deepcopy"]),
+    help="How artifacts are handed to the nodes on each call (assign: as they are).",
+)  # fmt: skip
+@click.option("--no-signature", is_flag=True, help="Do not infer the input/params signature.")
+@click.option(
+    "--pip-requirements", multiple=True,
+    help="Requirements of the model (repeatable); default: worked out from the nodes' imports.",
+)  # fmt: skip
+@click.pass_obj
+def modelify(
+    metadata: Any,
+    pipeline_name: str,
+    input_name: str | None,
+    env: str | None,
+    model_name: str | None,
+    registered_model_name: str | None,
+    copy_mode: str,
+    no_signature: bool,
+    pip_requirements: tuple[str, ...],
+) -> None:
+    """Log a registered pipeline as one MLflow model, in a new run."""
+    from .modelify import modelify_pipeline  # noqa: PLC0415
+
+    log_model_kwargs: dict[str, Any] = {"name": model_name or f"model-{pipeline_name}"}
+    if registered_model_name:
+        log_model_kwargs["registered_model_name"] = registered_model_name
+    if no_signature:
+        log_model_kwargs["signature"] = None
+    if pip_requirements:
+        log_model_kwargs["pip_requirements"] = list(pip_requirements)
+    info = modelify_pipeline(
+        Path(metadata.project_path),
+        pipeline_name,
+        input_name,
+        env=env,
+        log_model_kwargs=log_model_kwargs,
+        copy_mode=copy_mode,
+    )
+    click.echo(f"Model '{log_model_kwargs['name']}' logged: {info.model_uri} (run {info.run_id})")
+
+
 def _project_config(metadata: Any, env: str | None) -> Any:
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415

@@ -2,7 +2,7 @@
 
 after_context_created   read + validate mlflow.yml (no mlflow import, no network)
 before_pipeline_run     open the run, log every parameter the nodes read and the run's tags
-after_pipeline_run      end the run FINISHED
+after_pipeline_run      log the inference model of a PipelineML, end the run FINISHED
 on_pipeline_error       tag the error, end the run FAILED (Ctrl-C: KILLED, see TrackingSession)
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
+
+from .pipeline_ml import PipelineML
 
 if TYPE_CHECKING:
     from .config import MlflowConfig
@@ -66,7 +68,9 @@ class MlflowHook:
                 "MlflowHook did not see the Kedro context being created; register it in "
                 "settings.py as HOOKS = (MlflowHook(),) and run through a KedroSession."
             )
-        _name_datasets_after_catalog_entries(catalog, pipeline)
+        from .datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
+
+        name_after_catalog_entries(catalog, pipeline.datasets())
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
         if all(name in disabled for name in names):
@@ -81,6 +85,10 @@ class MlflowHook:
         parameter_values = {name: catalog[name].load() for name in parameter_inputs(pipeline.nodes)}
         params, long_param_tags = to_mlflow_params(parameter_values, config.tracking.params)
         tags = run_tags(run_params, self._env)
+        if isinstance(pipeline, PipelineML):
+            from .model_logging import check_artifacts_are_persisted  # noqa: PLC0415
+
+            check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
 
         from .tracking import TrackingSession  # noqa: PLC0415 - the first mlflow import
 
@@ -100,8 +108,22 @@ class MlflowHook:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        if self.session is not None:
-            self.session.end("FINISHED")
+        session = self.session
+        if session is None:
+            return
+        if isinstance(pipeline, PipelineML):
+            try:
+                _log_pipeline_model(pipeline, catalog, session, run_params)
+            except BaseException as error:
+                logger.error(
+                    "The pipeline ran and saved its outputs, but its inference model was not "
+                    "logged to MLflow run %s: %s. Log it again with `kedro mlflow modelify`.",
+                    session.run_id,
+                    error,
+                )
+                session.end("FAILED", error)
+                raise
+        session.end("FINISHED")
 
     @hook_impl
     def on_pipeline_error(
@@ -111,13 +133,18 @@ class MlflowHook:
             self.session.end("FAILED", error=error)
 
 
-def _name_datasets_after_catalog_entries(catalog: Any, pipeline: Any) -> None:
-    """Metric keys, metric prefixes and model names default to the catalog entry name. Kedro
-    does not tell a dataset its name, so set it here, before any node runs; `catalog.get`
-    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses."""
-    from .datasets.tracked import TrackedDataset  # noqa: PLC0415
+def _log_pipeline_model(
+    pipeline: PipelineML, catalog: Any, session: TrackingSession, run_params: dict[str, Any]
+) -> None:
+    from .model_logging import log_pipeline_model  # noqa: PLC0415
 
-    for name in sorted(pipeline.datasets()):
-        dataset = catalog.get(name)
-        if isinstance(dataset, TrackedDataset):
-            dataset._name_after_catalog_entry(name)
+    log_pipeline_model(
+        pipeline.inference,
+        pipeline.input_name,
+        catalog,
+        run_id=session.run_id,
+        client=session.client,
+        log_model_kwargs=pipeline.log_model_kwargs,
+        kpm_kwargs=pipeline.kpm_kwargs,
+        project_path=Path(run_params.get("project_path") or "."),
+    )

@@ -49,6 +49,7 @@ def test_kedro_run_records_one_finished_run_with_params_and_tags(project):
     assert run.data.params == {
         "split": "{'target': 'malignant', 'test_size': 0.25, 'random_state': 42}",
         "model": "{'alpha': 0.001, 'epochs': 20, 'random_state': 42}",
+        "threshold": "0.5",
     }
     tags = run.data.tags
     assert tags["pipeline_names"] == "__default__"

@@ -40,12 +40,21 @@ def explode(values, fail):
 def wait(values, seconds):
     time.sleep(seconds)
     return values
+
+
+def fit(values, factor):
+    return {"factor": factor, "mean": sum(values) / len(values)}
+
+
+def apply(fitted, instances, offset):
+    return [x * fitted["factor"] + fitted["mean"] + offset for x in instances]
 """
 
 REGISTRY = """
 from kedro.pipeline import Node, Pipeline
+from kedro_mlflow_runtime import pipeline_ml_factory
 
-from .nodes import explode, scale, total, wait
+from .nodes import apply, explode, fit, scale, total, wait
 
 
 def register_pipelines():
@@ -59,7 +68,21 @@ def register_pipelines():
     ])
     everything = Pipeline([Node(total, ["raw", "parameters"], "sum_all", name="sum_all")])
     slow = Pipeline([Node(wait, ["raw", "params:seconds"], "waited", name="wait")])
-    return {"__default__": default, "failing": failing, "everything": everything, "slow": slow}
+    ml = pipeline_ml_factory(
+        training=Pipeline([Node(fit, ["raw", "params:factor"], "fitted", name="fit")]),
+        inference=Pipeline(
+            [Node(apply, ["fitted", "instances", "params:offset"], "applied", name="apply")]
+        ),
+        input_name="instances",
+        log_model_kwargs={"name": "tiny_model", "signature": None},
+    )
+    return {
+        "__default__": default,
+        "failing": failing,
+        "everything": everything,
+        "slow": slow,
+        "ml": ml,
+    }
 """
 
 CATALOG = """
@@ -72,6 +95,9 @@ scaled:
 result:
   type: json.JSONDataset
   filepath: data/result.json
+fitted:
+  type: pickle.PickleDataset
+  filepath: data/fitted.pkl
 """
 
 PARAMETERS = """

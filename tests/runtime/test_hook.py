@@ -289,3 +289,33 @@ def test_mlflow_datasets_in_an_untracked_pipeline_log_nothing(project, runtime_l
     project.run()
     assert any("no MLflow run to log into" in r.getMessage() for r in runtime_logs)
     assert not project.db.exists()
+
+
+def test_a_pipelineml_run_logs_its_inference_pipeline_as_a_model(project):
+    project.run("ml")
+    run = only_run(project)
+    assert run.info.status == "FINISHED"
+    client = MlflowClient(f"sqlite:///{project.db}")
+    [model] = client.search_logged_models([run.info.experiment_id])
+    assert (model.name, model.source_run_id) == ("tiny_model", run.info.run_id)
+    mlflow.set_tracking_uri(f"sqlite:///{project.db}")
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
+    # fitted on [1, 2, 3] with factor 2: x * 2 + mean 2 + offset 0
+    assert loaded.predict([10]) == [22.0]
+    assert loaded.unwrap_python_model().spec["parameters"] == {"params:offset": 0}
+    assert "offset" not in run.data.params  # the model's spec does not leak into the run's params
+
+
+def test_a_pipelineml_whose_artifacts_are_not_persisted_fails_before_running(project):
+    project.write("conf/base/catalog.yml", CATALOG_WITHOUT_FITTED)
+    with pytest.raises(Exception, match=r"reads fitted, which is not persisted"):
+        project.run("ml")
+    assert not project.db.exists()
+    assert not (project.path / "data/fitted.pkl").exists()
+
+
+CATALOG_WITHOUT_FITTED = """
+raw:
+  type: json.JSONDataset
+  filepath: data/raw.json
+"""

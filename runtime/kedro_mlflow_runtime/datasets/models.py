@@ -78,8 +78,9 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
 
     save_args go to `<flavor>.log_model` (`name` defaults to the catalog entry name;
     `registered_model_name` also registers it, `pip_requirements` skips slow inference...).
-    Loads the model saved last in this run, or `load_args.model_uri` (`runs:/<run>/<name>`,
-    `models:/<model_id>`, `models:/<name>@<alias>`, `models:/<name>/<version>`).
+    Loads `load_args.model_uri` (`runs:/<run>/<name>`, `models:/<model_id>`,
+    `models:/<name>@<alias>`, `models:/<name>/<version>`), else the model of this name saved
+    last: in this run, else in its experiment (e.g. from a notebook or `kedro mlflow modelify`).
     """
 
     _NAMED_BY = "name"
@@ -128,22 +129,31 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
             return self._model_uri
         if self._last_saved_uri:
             return self._last_saved_uri
-        # Saved in another process (ParallelRunner) or an earlier session: find it in the run.
-        run_id = self._run_for_loading()
+        # Saved in another process (ParallelRunner), or in an earlier run (a notebook,
+        # `kedro mlflow modelify`): the latest model of this name, in this run first.
+        name = self.name or "model"
         client = self._client()
-        run = client.get_run(run_id)
-        models = client.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}' AND name = '{self.name or 'model'}'",
-            order_by=[{"field_name": "creation_timestamp", "ascending": False}],
-            max_results=1,
-        )
-        if not models:
-            raise DatasetError(
-                f"{self}: no model '{self.name}' was logged in run {run_id}; save one first, or "
-                f"set load_args.model_uri."
+        run_id = self.run_id
+        target = run_context.current()
+        if run_id is not None:
+            experiment_ids = [client.get_run(run_id).info.experiment_id]
+        elif target is not None and target.experiment_id:
+            experiment_ids = [target.experiment_id]
+        else:
+            experiment_ids = [e.experiment_id for e in client.search_experiments()]
+        for where in ([f"source_run_id = '{run_id}' AND "] if run_id else []) + [""]:
+            models = client.search_logged_models(
+                experiment_ids=experiment_ids,
+                filter_string=f"{where}name = '{name}'",
+                order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+                max_results=1,
             )
-        return f"models:/{models[0].model_id}"
+            if models:
+                return f"models:/{models[0].model_id}"
+        raise DatasetError(
+            f"{self}: no model named '{name}' was logged (in run {run_id} or its experiment); "
+            f"save one first, or set load_args.model_uri."
+        )
 
     def _exists(self) -> bool:
         try:

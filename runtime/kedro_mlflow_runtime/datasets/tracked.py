@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -10,6 +11,16 @@ from kedro.io import AbstractDataset, DatasetError
 from .. import run_context
 
 logger = logging.getLogger(__name__)
+
+
+def name_after_catalog_entries(catalog: Any, names: Iterable[str]) -> None:
+    """Metric keys, metric prefixes and model names default to the catalog entry name. Kedro
+    does not tell a dataset its name, so MlflowHook sets it before any node runs; `catalog.get`
+    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses."""
+    for name in sorted(names):
+        dataset = catalog.get(name)
+        if isinstance(dataset, TrackedDataset):
+            dataset._name_after_catalog_entry(name)
 
 
 class TrackedDataset(AbstractDataset):

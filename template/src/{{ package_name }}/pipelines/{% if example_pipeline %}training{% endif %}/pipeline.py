@@ -1,7 +1,14 @@
-"""The training pipeline: breast_cancer -> classifier, metrics, report and figure."""
+"""The training pipeline: breast_cancer -> classifier, metrics, report and figure.
+
+It is joined to the inference pipeline by `pipeline_ml_factory`: at the end of every tracked
+run of `training`, the inference pipeline is logged to the run as one MLflow model (with the
+fitted classifier and the `threshold` parameter), ready to load anywhere or to serve.
+"""
 
 from kedro.pipeline import Node, Pipeline
+from kedro_mlflow_runtime import PipelineML, pipeline_ml_factory
 
+from ..inference import create_pipeline as create_inference_pipeline
 from .nodes import (
     evaluate_model,
     plot_training_loss,
@@ -11,8 +18,8 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+def create_pipeline(**kwargs) -> PipelineML:
+    training = Pipeline(
         [
             Node(
                 func=split_data,
@@ -45,4 +52,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_training_loss",
             ),
         ]
+    )
+    return pipeline_ml_factory(
+        training=training,
+        inference=create_inference_pipeline(),
+        # what callers of the model send: rows of features like x_test
+        input_name="x_test",
+        log_model_kwargs={
+            "name": "inference_model",
+            # also register it: "registered_model_name": "breast_cancer_classifier",
+        },
     )
