@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +106,31 @@ def recorded_runs(db_file: Path) -> list:
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, order_by=["attributes.start_time ASC"])
     return list(runs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 120) -> bytes:
+    """Poll `url` until it answers; fail with the server's output if it dies or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, server.stdout.read() if server.stdout else "server died"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read()
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} did not answer within {timeout} s"
+            time.sleep(0.5)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a server started with start_new_session=True, and everything it started."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)

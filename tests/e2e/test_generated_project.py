@@ -4,19 +4,24 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, VERSION, generate, kedro, recorded_runs
+from tests.conftest import (
+    REPO_ROOT,
+    VERSION,
+    free_port,
+    generate,
+    kedro,
+    recorded_runs,
+    stop,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -151,12 +156,6 @@ def test_the_generated_project_passes_its_own_tests_and_lint(tmp_path, answers):
     assert not (project / "mlflow.db").exists()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_kedro_mlflow_ui_serves_the_project_store(project):
     if not (project / "mlflow.db").exists():
         assert_ok(kedro(project, "run"))
@@ -169,18 +168,10 @@ def test_kedro_mlflow_ui_serves_the_project_store(project):
         text=True,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=kedro_mlflow_project"
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    experiment = json.load(response)["experiment"]
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the MLflow UI did not come up"
-                time.sleep(0.5)
+        found = wait_for_http(f"{url}?experiment_name=kedro_mlflow_project", server)
+        experiment = json.loads(found)["experiment"]
         assert experiment["name"] == "kedro_mlflow_project"
         search = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
@@ -191,11 +182,7 @@ def test_kedro_mlflow_ui_serves_the_project_store(project):
             runs = json.load(response)["runs"]
         assert len(runs) == len(recorded_runs(project / "mlflow.db"))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
 
 
 def test_pip_resolves_the_generated_project_and_its_runtime_pin(tmp_path):

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import generate, kedro, recorded_runs
+from tests.conftest import free_port, generate, kedro, recorded_runs, stop, wait_for_http
 
 pytestmark = pytest.mark.e2e
 PACKAGE = "kedro_mlflow_project"
@@ -108,12 +105,6 @@ def test_the_model_carries_its_code_spec_and_requirements(trained):
     assert spec["parameters"] == {"params:threshold": 0.5}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_like_the_loaded_model(trained, tmp_path):
     project, uri = trained
     expected = load_and_predict_elsewhere(project, uri, tmp_path)
@@ -127,15 +118,7 @@ def test_mlflow_models_serve_answers_like_the_loaded_model(trained, tmp_path):
         start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "mlflow models serve did not come up"
-                time.sleep(0.5)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
 
         def invoke(payload: dict) -> dict:
             request = urllib.request.Request(
@@ -157,11 +140,7 @@ def test_mlflow_models_serve_answers_like_the_loaded_model(trained, tmp_path):
         strict = invoke({"dataframe_split": split, "params": {"threshold": 0.99}})
         assert strict["malignant"] == expected["strict"]["malignant"]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
 
 
 def test_modelify_logs_a_registered_pipeline_in_a_new_run(trained, tmp_path):
