@@ -74,7 +74,11 @@ def register_pipelines():
             [Node(apply, ["fitted", "instances", "params:offset"], "applied", name="apply")]
         ),
         input_name="instances",
-        log_model_kwargs={"name": "tiny_model", "signature": None},
+        log_model_kwargs={
+            "name": "tiny_model",
+            "signature": None,
+            "registered_model_name": "tiny_registered",
+        },
     )
     return {
         "__default__": default,

@@ -304,6 +304,9 @@ def test_a_pipelineml_run_logs_its_inference_pipeline_as_a_model(project):
     assert loaded.predict([10]) == [22.0]
     assert loaded.unwrap_python_model().spec["parameters"] == {"params:offset": 0}
     assert "offset" not in run.data.params  # the model's spec does not leak into the run's params
+    [version] = client.search_model_versions("name = 'tiny_registered'")
+    assert (int(version.version), version.run_id) == (1, run.info.run_id)
+    assert mlflow.pyfunc.load_model("models:/tiny_registered/1").predict([0]) == [2.0]
 
 
 def test_a_pipelineml_whose_artifacts_are_not_persisted_fails_before_running(project):

@@ -53,6 +53,7 @@ def test_registering_and_every_model_uri_form(store, model):
     store.client.set_registered_model_alias("churn", "champion", "1")
     [logged] = store.client.search_logged_models(experiment_ids=[store.experiment_id])
     for uri in (
+        f"runs:/{store.run_id}/clf",
         f"models:/{logged.model_id}",
         "models:/churn@champion",
         "models:/churn/1",
