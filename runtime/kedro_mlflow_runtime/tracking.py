@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +170,8 @@ class TrackingSession:
             logger.warning("MLflow run %s was opened outside Kedro: not closing it.", self.run_id)
             return
         self._leave_active()
-        self.client.set_terminated(self.run_id, status)
-        logger.info("MLflow run %s ended: %s", self.run_id, status)
+        _terminate(self.client, self.run_id, status)
+        logger.info("MLflow run %s ended: %s%s", self.run_id, status, _run_url(self))
 
     def _end_at_exit(self) -> None:
         # The interpreter is exiting with the run still open: Ctrl-C, or a crash outside Kedro's
@@ -202,6 +203,28 @@ class TrackingSession:
                 _active_run_stack.get().pop()
             except (ImportError, AttributeError):  # pragma: no cover
                 mlflow.end_run()
+
+
+def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
+    """End the run in one request: MlflowClient.set_terminated first fetches the run again, to
+    print its URL (one more round trip per run against a server)."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if store is None:  # pragma: no cover - depends on MLflow internals
+        client.set_terminated(run_id, status)
+        return
+    store.update_run_info(
+        run_id,
+        run_status=RunStatus.from_string(status),
+        end_time=int(time.time() * 1000),
+        run_name=None,
+    )
+
+
+def _run_url(session: TrackingSession) -> str:
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return ""
+    return f" ({uri.rstrip('/')}/#/experiments/{session.experiment_id}/runs/{session.run_id})"
 
 
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
