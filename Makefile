@@ -32,6 +32,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/cli_overhead.py
 	$(PY) bench/pipeline_model_latency.py
+	$(PY) bench/tracking_requests.py
+	$(PY) bench/tracking_overhead.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

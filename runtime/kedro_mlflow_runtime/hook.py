@@ -90,7 +90,7 @@ class MlflowHook:
 
             check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
 
-        from .tracking import TrackingSession  # noqa: PLC0415 - the first mlflow import
+        from .tracking import RunHandoff, TrackingSession  # noqa: PLC0415 - first mlflow import
 
         self.session = TrackingSession.start(
             config,
@@ -99,6 +99,7 @@ class MlflowHook:
             tags={**tags, **long_param_tags},
             credentials=self._credentials,
             context=self._context,
+            handoff=RunHandoff.from_run(run_params.get("runtime_params")),
         )
         try:
             self.session.log_params(params)

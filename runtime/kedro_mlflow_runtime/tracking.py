@@ -33,6 +33,23 @@ MAX_ERROR_TAG_LENGTH = 5000
 _EXPORTED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
 
 
+@dataclass(frozen=True)
+class RunHandoff:
+    """A run handed over by an orchestrator that runs `kedro run --nodes ...` as separate
+    processes: log into `run_id`; end it (FINISHED) only if `end_run`."""
+
+    run_id: str | None
+    end_run: bool = False
+
+    @classmethod
+    def from_run(cls, runtime_params: Mapping[str, Any] | None) -> RunHandoff:
+        """`kedro run --params mlflow_run_id=<id>` or $MLFLOW_RUN_ID; `mlflow_end_run=true` to end."""
+        runtime_params = runtime_params or {}
+        run_id = runtime_params.get("mlflow_run_id") or os.environ.get("MLFLOW_RUN_ID")
+        end = str(runtime_params.get("mlflow_end_run", "false")).strip().lower()
+        return cls(str(run_id) if run_id else None, end in ("true", "1", "yes"))
+
+
 @dataclass
 class TrackingSession:
     """An open MLflow run and the client that writes to it."""
@@ -40,10 +57,13 @@ class TrackingSession:
     client: MlflowClient
     run_id: str
     experiment_id: str
-    # False when the run was already active before Kedro started (a notebook, an orchestrator):
-    # whoever opened it closes it.
-    owns_run: bool = True
+    # Who ends the run. A run that was already active in the process (a notebook) is left to
+    # whoever opened it; a run handed over by an orchestrator (MLFLOW_RUN_ID, --params
+    # mlflow_run_id) is ended FINISHED only by the process told so, FAILED by any that fails.
+    end_on_success: bool = True
+    end_on_failure: bool = True
     _ended: bool = field(default=False, repr=False)
+    _made_active: bool = field(default=False, repr=False)
     _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -56,6 +76,7 @@ class TrackingSession:
         tags: Mapping[str, str],
         credentials: Mapping[str, str] | None = None,
         context: Any = None,
+        handoff: RunHandoff | None = None,
     ) -> TrackingSession:
         """Connect, get or create the experiment, then create or adopt the run."""
         # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the caller's values at
@@ -63,7 +84,7 @@ class TrackingSession:
         saved_env = {name: os.environ.get(name) for name in _EXPORTED_ENV}
         try:
             client = _connect(config, credentials or {}, context)
-            session = cls._open_run(client, config, project_path, run_name, tags)
+            session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except BaseException:
             _restore_env(saved_env)
             raise
@@ -96,11 +117,15 @@ class TrackingSession:
         project_path: Path,
         run_name: str,
         tags: Mapping[str, str],
+        handoff: RunHandoff | None = None,
     ) -> TrackingSession:
-        """Resume `tracking.run.id`/MLFLOW_RUN_ID, adopt an active run, or create a new one."""
-        run_id = config.tracking.run.id or os.environ.get("MLFLOW_RUN_ID")
-        if run_id:
-            return cls._resume(client, run_id, tags)
+        """Resume `tracking.run.id` or a handed-over run, adopt an active run, or create one."""
+        if config.tracking.run.id:
+            return cls._resume(client, config.tracking.run.id, tags)
+        if handoff is not None and handoff.run_id:
+            session = cls._resume(client, handoff.run_id, tags)
+            session.end_on_success = handoff.end_run
+            return session
         active = mlflow.active_run()
         if active is not None:
             logger.warning(
@@ -108,7 +133,13 @@ class TrackingSession:
                 "it is left open for whoever opened it.",
                 active.info.run_id,
             )
-            session = cls(client, active.info.run_id, active.info.experiment_id, owns_run=False)
+            session = cls(
+                client,
+                active.info.run_id,
+                active.info.experiment_id,
+                end_on_success=False,
+                end_on_failure=False,
+            )
             session.set_tags(tags)
             return session
         experiment_id = _experiment_id(client, config, project_path)
@@ -166,8 +197,12 @@ class TrackingSession:
                     "error_message": str(error)[:MAX_ERROR_TAG_LENGTH],
                 }
             )
-        if not self.owns_run:
-            logger.warning("MLflow run %s was opened outside Kedro: not closing it.", self.run_id)
+        ends = self.end_on_failure if status in ("FAILED", "KILLED") else self.end_on_success
+        if not ends:
+            logger.info(
+                "MLflow run %s is left open: the process that opened it ends it.", self.run_id
+            )
+            self._leave_active()
             return
         self._leave_active()
         _terminate(self.client, self.run_id, status)
@@ -193,16 +228,19 @@ class TrackingSession:
             _active_run_stack.get().append(mlflow.ActiveRun(run))
         except (ImportError, AttributeError):  # pragma: no cover - depends on MLflow internals
             mlflow.start_run(run_id=self.run_id)
+        self._made_active = True
 
     def _leave_active(self) -> None:
+        """Undo `_make_active` (never pops a run someone else made active)."""
         active = mlflow.active_run()
-        if active is not None and active.info.run_id == self.run_id:
+        if self._made_active and active is not None and active.info.run_id == self.run_id:
             try:
                 from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
 
                 _active_run_stack.get().pop()
             except (ImportError, AttributeError):  # pragma: no cover
                 mlflow.end_run()
+        self._made_active = False
 
 
 def _terminate(client: MlflowClient, run_id: str, status: str) -> None:

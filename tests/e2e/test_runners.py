@@ -77,14 +77,23 @@ def artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set
     return found
 
 
-@pytest.mark.parametrize("runner", ["SequentialRunner", "ThreadRunner", "ParallelRunner"])
-def test_every_runner_records_one_run_with_everything(project, runner):
+@pytest.mark.parametrize(
+    ("runner", "flags"),
+    [
+        ("SequentialRunner", []),
+        ("ThreadRunner", []),
+        ("ParallelRunner", []),
+        ("SequentialRunner", ["--async"]),  # datasets load and save in threads
+    ],
+    ids=["sequential", "thread", "parallel", "async"],
+)
+def test_every_runner_records_one_run_with_everything(project, runner, flags):
     before = (
         {run.info.run_id for run in recorded_runs(project / "mlflow.db")}
         if (project / "mlflow.db").exists()
         else set()
     )
-    result = kedro(project, "run", "--runner", runner)
+    result = kedro(project, "run", "--runner", runner, *flags)
     assert result.returncode == 0, result.stdout + result.stderr
 
     new = [r for r in recorded_runs(project / "mlflow.db") if r.info.run_id not in before]

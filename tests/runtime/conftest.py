@@ -42,6 +42,10 @@ def wait(values, seconds):
     return values
 
 
+def label(value, offset):
+    return value + offset
+
+
 def fit(values, factor):
     return {"factor": factor, "mean": sum(values) / len(values)}
 
@@ -54,7 +58,7 @@ REGISTRY = """
 from kedro.pipeline import Node, Pipeline
 from kedro_mlflow_runtime import pipeline_ml_factory
 
-from .nodes import apply, explode, fit, scale, total, wait
+from .nodes import apply, explode, fit, label, scale, total, wait
 
 
 def register_pipelines():
@@ -68,6 +72,11 @@ def register_pipelines():
     ])
     everything = Pipeline([Node(total, ["raw", "parameters"], "sum_all", name="sum_all")])
     slow = Pipeline([Node(wait, ["raw", "params:seconds"], "waited", name="wait")])
+    steps = Pipeline([
+        Node(scale, ["raw", "params:factor"], "scaled", name="scale"),
+        Node(total, ["scaled", "params:model"], "result", name="total"),
+        Node(label, ["result", "params:offset"], "labelled", name="label"),
+    ])
     ml = pipeline_ml_factory(
         training=Pipeline([Node(fit, ["raw", "params:factor"], "fitted", name="fit")]),
         inference=Pipeline(
@@ -86,6 +95,7 @@ def register_pipelines():
         "everything": everything,
         "slow": slow,
         "ml": ml,
+        "steps": steps,
     }
 """
 
