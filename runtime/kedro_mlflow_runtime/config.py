@@ -73,6 +73,8 @@ class RunOptions(_Section):
     id: str | None = None
     name: str | None = None
     nested: StrictBool = True
+    # Addition: one child run per top-level namespace of the pipeline (kedro-mlflow#120/#448).
+    nesting: Literal["none", "namespace"] = "none"
 
 
 class DictParamsOptions(_Section):

@@ -58,7 +58,11 @@ class MlflowHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from .params import parameter_inputs, to_mlflow_params  # noqa: PLC0415
+        from .params import (  # noqa: PLC0415
+            parameter_inputs,
+            parameters_by_namespace,
+            to_mlflow_params,
+        )
         from .run_tags import pipeline_names, run_tags  # noqa: PLC0415
 
         self.session = None
@@ -82,8 +86,17 @@ class MlflowHook:
             return
 
         # Work out everything that can fail on bad input before anything is created on the server.
-        parameter_values = {name: catalog[name].load() for name in parameter_inputs(pipeline.nodes)}
-        params, long_param_tags = to_mlflow_params(parameter_values, config.tracking.params)
+        nested = config.tracking.run.nesting == "namespace"
+        groups = (
+            parameters_by_namespace(pipeline.nodes)
+            if nested
+            else {None: parameter_inputs(pipeline.nodes)}
+        )
+        params_by_run, long_param_tags = {}, {}
+        for namespace, inputs in groups.items():
+            values = {name: catalog[name].load() for name in inputs}
+            params_by_run[namespace], long_tags = to_mlflow_params(values, config.tracking.params)
+            long_param_tags.update(long_tags)
         tags = run_tags(run_params, self._env)
         if isinstance(pipeline, PipelineML):
             from .model_logging import check_artifacts_are_persisted  # noqa: PLC0415
@@ -102,7 +115,13 @@ class MlflowHook:
             handoff=RunHandoff.from_run(run_params.get("runtime_params")),
         )
         try:
-            self.session.log_params(params)
+            if nested:
+                namespaces = {
+                    node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace
+                }
+                self.session.open_child_runs(sorted(namespaces), tags)
+            for namespace, params in params_by_run.items():
+                self.session.log_params(params, namespace)
         except BaseException as error:
             self.session.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED", error)
             raise

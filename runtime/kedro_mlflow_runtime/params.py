@@ -33,6 +33,22 @@ def parameter_inputs(nodes: Iterable[Any]) -> list[str]:
     )
 
 
+def parameters_by_namespace(nodes: Iterable[Any]) -> dict[str | None, list[str]]:
+    """Parameter inputs grouped by the top-level namespace of the nodes that read them; a
+    parameter read outside namespaces, or by several, belongs to the parent run (None)."""
+    readers: dict[str, set[str | None]] = {}
+    for node in nodes:
+        namespace = node.namespace.split(".")[0] if node.namespace else None
+        for name in node.inputs:
+            if name == "parameters" or name.startswith("params:"):
+                readers.setdefault(name, set()).add(namespace)
+    grouped: dict[str | None, list[str]] = {}
+    for name in sorted(readers):
+        owners = readers[name]
+        grouped.setdefault(owners.pop() if len(owners) == 1 else None, []).append(name)
+    return grouped
+
+
 def to_mlflow_params(
     values: Mapping[str, Any], options: ParamsOptions
 ) -> tuple[dict[str, str], dict[str, str]]:

@@ -23,6 +23,14 @@ class RunTarget:
     registry_uri: str | None = None
     run_id: str | None = None
     experiment_id: str | None = None
+    # tracking.run.nesting: namespace -> its child run
+    child_runs: dict[str, str] | None = None
+
+    def run_for(self, dataset_name: str | None) -> str | None:
+        """The run a dataset of this name logs into: its namespace's child run, else the run."""
+        if dataset_name and self.child_runs and "." in dataset_name:
+            return self.child_runs.get(dataset_name.split(".", 1)[0], self.run_id)
+        return self.run_id
 
 
 def current() -> RunTarget | None:
@@ -43,11 +51,15 @@ def publish(target: RunTarget | None) -> None:
         os.environ[ENV_VAR] = json.dumps(asdict(target))
 
 
-def publish_run(run_id: str | None, experiment_id: str | None = None) -> None:
+def publish_run(
+    run_id: str | None,
+    experiment_id: str | None = None,
+    child_runs: dict[str, str] | None = None,
+) -> None:
     """Add (or with None, withdraw) the run of the pipeline in progress."""
     target = current()
     if target is not None:
-        publish(replace(target, run_id=run_id, experiment_id=experiment_id))
+        publish(replace(target, run_id=run_id, experiment_id=experiment_id, child_runs=child_runs))
 
 
 _clients: dict[tuple[str, str | None], Any] = {}

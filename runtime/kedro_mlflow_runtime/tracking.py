@@ -62,6 +62,7 @@ class TrackingSession:
     # mlflow_run_id) is ended FINISHED only by the process told so, FAILED by any that fails.
     end_on_success: bool = True
     end_on_failure: bool = True
+    child_runs: dict[str, str] = field(default_factory=dict)  # namespace -> run id
     _ended: bool = field(default=False, repr=False)
     _made_active: bool = field(default=False, repr=False)
     _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
@@ -164,15 +165,26 @@ class TrackingSession:
         session._make_active(run)
         return session
 
+    def open_child_runs(self, namespaces: list[str], tags: Mapping[str, str]) -> None:
+        """tracking.run.nesting: namespace: one child run per top-level namespace, where that
+        namespace's params, metrics, artifacts and models go."""
+        for namespace in namespaces:
+            child = self.client.create_run(
+                self.experiment_id,
+                run_name=namespace,
+                tags={**tags, "mlflow.parentRunId": self.run_id, "kedro_namespace": namespace},
+            )
+            self.child_runs[namespace] = child.info.run_id
+        run_context.publish_run(self.run_id, self.experiment_id, dict(self.child_runs))
+
     # --- writing ----------------------------------------------------------------------------------
 
-    def log_params(self, params: Mapping[str, str]) -> None:
+    def log_params(self, params: Mapping[str, str], namespace: str | None = None) -> None:
         """Log params in as few requests as MLflow allows (100 per call)."""
+        run_id = self.child_runs.get(namespace, self.run_id) if namespace else self.run_id
         items = [Param(key, value) for key, value in params.items()]
         for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(
-                self.run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH]
-            )
+            self.client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         items = [RunTag(key, str(value)) for key, value in tags.items()]
@@ -197,6 +209,8 @@ class TrackingSession:
                     "error_message": str(error)[:MAX_ERROR_TAG_LENGTH],
                 }
             )
+        for child in self.child_runs.values():
+            _terminate(self.client, child, status)
         ends = self.end_on_failure if status in ("FAILED", "KILLED") else self.end_on_success
         if not ends:
             logger.info(

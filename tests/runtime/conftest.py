@@ -89,6 +89,12 @@ def register_pipelines():
             "registered_model_name": "tiny_registered",
         },
     )
+    # two namespaced copies of the default pipeline + a shared node outside namespaces
+    namespaced = (
+        Pipeline(default, namespace="left", inputs={"raw"})
+        + Pipeline(default, namespace="right", inputs={"raw"}, parameters={"params:factor"})
+        + Pipeline([Node(scale, ["raw", "params:factor"], "shared", name="shared")])
+    )
     return {
         "__default__": default,
         "failing": failing,
@@ -96,6 +102,7 @@ def register_pipelines():
         "slow": slow,
         "ml": ml,
         "steps": steps,
+        "namespaced": namespaced,
     }
 """
 

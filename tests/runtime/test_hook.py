@@ -322,3 +322,68 @@ raw:
   type: json.JSONDataset
   filepath: data/raw.json
 """
+
+
+NAMESPACED_CATALOG = """
+raw:
+  type: json.JSONDataset
+  filepath: data/raw.json
+"{namespace}.result":
+  type: kedro_mlflow_runtime.MlflowMetricDataset
+"""
+NAMESPACED_PARAMETERS = """
+factor: 2
+left:
+  factor: 3
+  model: {offset: 1}
+right:
+  model: {offset: 100}
+"""
+
+
+@pytest.mark.parametrize("runner", ["SequentialRunner", "ParallelRunner"])
+def test_nesting_by_namespace_gives_each_namespace_a_child_run(project, runner):
+    from kedro.runner import ParallelRunner, SequentialRunner
+
+    project.write("conf/base/catalog.yml", NAMESPACED_CATALOG)
+    project.write("conf/base/parameters.yml", NAMESPACED_PARAMETERS)
+    project.mlflow_yml("tracking:\n  run:\n    nesting: namespace\n")
+    with project.session() as session:
+        session.run(
+            pipeline_names=["namespaced"],
+            runner={"SequentialRunner": SequentialRunner, "ParallelRunner": ParallelRunner}[
+                runner
+            ](),
+        )
+    runs = {run.info.run_name: run for run in recorded_runs(project.db)}
+    assert set(runs) == {"namespaced", "left", "right"}
+    parent, left, right = runs["namespaced"], runs["left"], runs["right"]
+    assert {run.info.status for run in runs.values()} == {"FINISHED"}
+    for child, namespace in ((left, "left"), (right, "right")):
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags["kedro_namespace"] == namespace
+    # a parameter read in one namespace goes to its child; one read more widely to the parent
+    assert parent.data.params == {"factor": "2"}
+    assert left.data.params == {"left.factor": "3", "left.model": "{'offset': 1}"}
+    assert right.data.params == {"right.model": "{'offset': 100}"}
+    # each namespace's datasets log into its child run
+    assert left.data.metrics == {"left.result": 19.0}
+    assert right.data.metrics == {"right.result": 112.0}
+    assert parent.data.metrics == {}
+
+
+def test_nesting_is_validated():
+    from kedro_mlflow_runtime.config import MlflowConfigError, load_mlflow_config
+
+    with pytest.raises(MlflowConfigError, match="tracking.run.nesting: Input should be 'none'"):
+        load_mlflow_config(
+            {"tracking": {"run": {"nesting": "pipeline"}}},
+            project_path=project_path_for_validation(),
+            default_experiment_name="x",
+        )
+
+
+def project_path_for_validation():
+    from pathlib import Path
+
+    return Path("/proj")

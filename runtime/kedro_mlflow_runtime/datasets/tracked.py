@@ -42,6 +42,7 @@ class TrackedDataset(AbstractDataset):
     # --- the catalog entry name (set by MlflowHook, also for dataset-factory entries) -----------
 
     def _name_after_catalog_entry(self, name: str) -> None:
+        self._catalog_name = name  # its namespace chooses the child run (tracking.run.nesting)
         if self._NAMED_BY and getattr(self, self._NAMED_BY) is None:
             setattr(self, self._NAMED_BY, name)
 
@@ -53,7 +54,7 @@ class TrackedDataset(AbstractDataset):
         if self._run_id:
             return self._run_id
         target = run_context.current()
-        return target.run_id if target else None
+        return target.run_for(getattr(self, "_catalog_name", None)) if target else None
 
     def _client(self) -> Any:
         target = run_context.current()
