@@ -98,14 +98,30 @@ def kedro(
     )
 
 
-def recorded_runs(db_file: Path) -> list:
-    """Every run in a SQLite tracking store, oldest first, read through the MLflow API."""
+def recorded_runs(store: Path | str, experiment: str | None = None) -> list:
+    """Runs of a tracking store (a SQLite file or a server URL), oldest first, read through the
+    MLflow API; only `experiment`'s when given (a shared server holds other tests' runs)."""
     from mlflow import MlflowClient  # noqa: PLC0415
 
-    client = MlflowClient(f"sqlite:///{db_file}")
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, order_by=["attributes.start_time ASC"])
-    return list(runs)
+    uri = store if isinstance(store, str) else f"sqlite:///{store}"
+    client = MlflowClient(uri)
+    experiments = [
+        e.experiment_id
+        for e in client.search_experiments()
+        if experiment is None or e.name == experiment
+    ]
+    if not experiments:
+        return []
+    return list(client.search_runs(experiments, order_by=["attributes.start_time ASC"]))
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """One real `mlflow server` on 127.0.0.1 for the session (it takes seconds to start)."""
+    from tests.servers import MlflowServer  # noqa: PLC0415
+
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server
 
 
 def free_port() -> int:

@@ -84,19 +84,24 @@ def artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set
         ("ThreadRunner", []),
         ("ParallelRunner", []),
         ("SequentialRunner", ["--async"]),  # datasets load and save in threads
+        ("ParallelRunner", ["--env", "server"]),  # a real tracking server, artifacts proxied
     ],
-    ids=["sequential", "thread", "parallel", "async"],
+    ids=["sequential", "thread", "parallel", "async", "parallel-server"],
 )
-def test_every_runner_records_one_run_with_everything(project, runner, flags):
-    before = (
-        {run.info.run_id for run in recorded_runs(project / "mlflow.db")}
-        if (project / "mlflow.db").exists()
-        else set()
-    )
+def test_every_runner_records_one_run_with_everything(project, runner, flags, request):
+    store: Path | str = project / "mlflow.db"
+    if "server" in flags:  # conf/server/mlflow.yml: only the tracking URI differs (soft merge)
+        store = request.getfixturevalue("mlflow_server").uri
+        (project / "conf/server").mkdir(exist_ok=True)
+        (project / "conf/server/mlflow.yml").write_text(
+            f"server:\n  mlflow_tracking_uri: {store}\n"
+        )
+    exists = isinstance(store, str) or store.exists()
+    before = {run.info.run_id for run in recorded_runs(store)} if exists else set()
     result = kedro(project, "run", "--runner", runner, *flags)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    new = [r for r in recorded_runs(project / "mlflow.db") if r.info.run_id not in before]
+    new = [r for r in recorded_runs(store) if r.info.run_id not in before]
     assert len(new) == 1, f"{runner} split the Kedro run into {len(new)} MLflow runs"
     [run] = new
     assert run.info.status == "FINISHED"
@@ -116,7 +121,7 @@ def test_every_runner_records_one_run_with_everything(project, runner, flags):
         *(f"b{i}_score" for i in range(BRANCHES)),
     }
     assert set(run.data.metrics) == expected_metrics
-    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    client = MlflowClient(store if isinstance(store, str) else f"sqlite:///{store}")
     assert len(client.get_metric_history(run.info.run_id, "training_loss")) == 20  # epochs
 
     assert artifacts(client, run.info.run_id) == {

@@ -341,21 +341,33 @@ right:
 """
 
 
-@pytest.mark.parametrize("runner", ["SequentialRunner", "ParallelRunner"])
-def test_nesting_by_namespace_gives_each_namespace_a_child_run(project, runner):
-    from kedro.runner import ParallelRunner, SequentialRunner
+@pytest.mark.parametrize(
+    ("runner", "store"),
+    [("SequentialRunner", "sqlite"), ("ParallelRunner", "sqlite"), ("ThreadRunner", "server")],
+)
+def test_nesting_by_namespace_gives_each_namespace_a_child_run(project, runner, store, request):
+    from kedro.runner import ParallelRunner, SequentialRunner, ThreadRunner
 
     project.write("conf/base/catalog.yml", NAMESPACED_CATALOG)
     project.write("conf/base/parameters.yml", NAMESPACED_PARAMETERS)
-    project.mlflow_yml("tracking:\n  run:\n    nesting: namespace\n")
+    uri = f"sqlite:///{project.db}"
+    if store == "server":
+        uri = request.getfixturevalue("mlflow_server").uri
+    project.mlflow_yml(
+        f"server:\n  mlflow_tracking_uri: {uri}\n"
+        f"tracking:\n  experiment:\n    name: nesting-{project.package}\n"
+        "  run:\n    nesting: namespace\n"
+    )
     with project.session() as session:
         session.run(
             pipeline_names=["namespaced"],
-            runner={"SequentialRunner": SequentialRunner, "ParallelRunner": ParallelRunner}[
-                runner
-            ](),
+            runner={
+                "SequentialRunner": SequentialRunner,
+                "ParallelRunner": ParallelRunner,
+                "ThreadRunner": ThreadRunner,
+            }[runner](),
         )
-    runs = {run.info.run_name: run for run in recorded_runs(project.db)}
+    runs = {run.info.run_name: run for run in recorded_runs(uri, f"nesting-{project.package}")}
     assert set(runs) == {"namespaced", "left", "right"}
     parent, left, right = runs["namespaced"], runs["left"], runs["right"]
     assert {run.info.status for run in runs.values()} == {"FINISHED"}

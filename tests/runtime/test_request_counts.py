@@ -12,7 +12,6 @@ import math
 import pytest
 
 from tests.conftest import kedro
-from tests.servers import MlflowServer
 
 pytestmark = pytest.mark.e2e
 
@@ -35,18 +34,16 @@ def register_pipelines():
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as running:
-        yield running
-
-
 @pytest.mark.parametrize("nodes", [20, 200])
-def test_requests_per_run_do_not_grow_with_nodes(project, server, nodes):
+def test_requests_per_run_do_not_grow_with_nodes(project, mlflow_server, nodes):
+    server = mlflow_server
     project.write(f"src/{project.package}/pipeline_registry.py", CHAIN_REGISTRY)
     project.write("conf/base/parameters.yml", "\n".join(f"p{i}: {i}" for i in range(nodes)))
     project.write("conf/base/catalog.yml", "d0:\n  type: kedro.io.MemoryDataset\n  data: 0\n")
-    project.mlflow_yml(f"server:\n  mlflow_tracking_uri: {server.uri}\n")
+    project.mlflow_yml(
+        f"server:\n  mlflow_tracking_uri: {server.uri}\n"
+        f"tracking:\n  experiment:\n    name: chain-{nodes}\n"
+    )
     first = kedro(project.path, "run", CHAIN_NODES=str(nodes))  # creates the experiment
     assert first.returncode == 0, first.stderr
 
