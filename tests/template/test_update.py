@@ -1,0 +1,140 @@
+"""`copier update` keeps the user's work: copier's own idiom, on a throwaway tagged git repo of
+this template (v0.1.0 -> v0.2.0), independent of the tags of the checkout under test."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, kedro, recorded_runs
+
+pytestmark = pytest.mark.e2e
+PACKAGE = "kedro_mlflow_project"
+
+
+def git(path: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=path, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """This checkout as it is, committed and tagged v0.1.0 in a fresh repository."""
+    repo = tmp_path / "template-repo"
+    names = git(REPO_ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in filter(None, names.split("\0")):
+        if (REPO_ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, repo / name)
+    (repo / "runtime/kedro_mlflow_runtime/VERSION").write_text("0.1.0\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0.1.0")
+    git(repo, "tag", "v0.1.0")
+    return repo
+
+
+def release_v2(repo: Path) -> None:
+    """A template release that touches template-owned files only."""
+    settings = repo / "template/src/{{ package_name }}/settings.py"
+    edit(settings, "CONFIG_LOADER_CLASS", "# Added in v0.2.0.\nCONFIG_LOADER_CLASS")
+    mlflow_yml = repo / "template/conf/base/mlflow.yml.jinja"
+    edit(mlflow_yml, "# `kedro mlflow ui`.", "# `kedro mlflow ui` (updated in v0.2.0).")
+    (repo / "runtime/kedro_mlflow_runtime/VERSION").write_text("0.2.0\n")
+    git(repo, "commit", "-qam", "v0.2.0")
+    git(repo, "tag", "v0.2.0")
+
+
+@pytest.fixture
+def project(tmp_path: Path, template_repo: Path) -> Path:
+    path = tmp_path / "project"
+    copier.run_copy(str(template_repo), path, defaults=True, vcs_ref="v0.1.0", quiet=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "Initial commit from kedro-mlflow-starter")
+    return path
+
+
+def update(project: Path, ref: str = "v0.2.0") -> None:
+    copier.run_update(project, defaults=True, overwrite=True, vcs_ref=ref, quiet=True)
+
+
+def test_update_keeps_the_users_work_and_brings_the_templates(project, template_repo):
+    # the user's work, committed
+    catalog = project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text() + "\nscores:\n  type: pandas.CSVDataset\n"
+                       "  filepath: data/07_model_output/scores.csv\n")  # fmt: skip
+    edit(project / "conf/base/parameters_training.yml", "epochs: 20", "epochs: 7")
+    edit(project / "conf/base/mlflow.yml", "    name: null\n", "    name: my-runs\n")
+    scoring = project / f"src/{PACKAGE}/pipelines/scoring"
+    scoring.mkdir()
+    (scoring / "__init__.py").write_text(
+        '"""My own pipeline."""\nfrom kedro.pipeline import Pipeline\n\n\n'
+        "def create_pipeline(**kwargs):\n    return Pipeline([])\n"
+    )
+    (project / "notes.md").write_text("# My notes\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "my work")
+    # and what git does not track: conf/local is git-ignored
+    (project / "conf/local/mlflow.yml").write_text("tracking:\n  run:\n    name: local-run\n")
+    (project / "conf/local/credentials.yml").write_text("mine:\n  KEY: secret\n")
+
+    release_v2(template_repo)
+    update(project)
+
+    assert "scores:" in catalog.read_text()
+    assert "epochs: 7" in (project / "conf/base/parameters_training.yml").read_text()
+    mlflow_yml = (project / "conf/base/mlflow.yml").read_text()
+    assert "name: my-runs" in mlflow_yml  # the user's edit ...
+    assert "(updated in v0.2.0)" in mlflow_yml  # ... and the template's, merged
+    assert "# Added in v0.2.0." in (project / f"src/{PACKAGE}/settings.py").read_text()
+    assert (scoring / "__init__.py").exists()
+    assert (project / "notes.md").read_text() == "# My notes\n"
+    assert "local-run" in (project / "conf/local/mlflow.yml").read_text()
+    assert "KEY: secret" in (project / "conf/local/credentials.yml").read_text()
+    # the runtime pin moved with the template version
+    requirements = (project / "requirements/template.txt").read_text()
+    assert f"@ git+file://{template_repo}@v0.2.0" in requirements
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v0.2.0"
+    assert not list(project.rglob("*.rej"))
+    assert "<<<<<<<" not in git(project, "diff")
+
+    result = kedro(project, "run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run] = recorded_runs(project / "mlflow.db")
+    assert run.info.run_name == "local-run"  # conf/local/mlflow.yml still overrides base
+    assert run.data.params["model"].startswith("{'alpha': 0.001, 'epochs': 7")
+
+
+def test_a_real_conflict_is_left_as_markers_that_the_projects_tests_catch(project, template_repo):
+    settings = project / f"src/{PACKAGE}/settings.py"
+    edit(settings, "CONFIG_LOADER_CLASS", "# My own comment.\nCONFIG_LOADER_CLASS")
+    git(project, "commit", "-qam", "my settings")
+
+    release_v2(template_repo)
+    update(project)
+
+    text = settings.read_text()
+    assert "<<<<<<< before updating" in text and ">>>>>>> after updating" in text
+    assert "# My own comment." in text and "# Added in v0.2.0." in text  # nothing lost
+    check = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_no_conflict_markers.py"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode != 0
+    assert f"src/{PACKAGE}/settings.py" in check.stdout
