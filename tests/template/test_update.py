@@ -138,3 +138,67 @@ def test_a_real_conflict_is_left_as_markers_that_the_projects_tests_catch(projec
     )  # fmt: skip
     assert check.returncode != 0
     assert f"src/{PACKAGE}/settings.py" in check.stdout
+
+
+def change_answers(project: Path, **data: object) -> None:
+    """`copier update --data KEY=VALUE --vcs-ref :current:`: new answers, same template version
+    (the API spells `:current:` as the recorded `_commit`)."""
+    current = yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"]
+    copier.run_update(project, data=data, defaults=True, overwrite=True, vcs_ref=current, quiet=True)
+
+
+def test_adding_the_example_pipeline_to_a_project_made_without_it(tmp_path, template_repo):
+    project = tmp_path / "bare"
+    copier.run_copy(
+        str(template_repo), project, defaults=True, vcs_ref="v0.1.0", quiet=True,
+        data={"example_pipeline": False},
+    )  # fmt: skip
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "bare project")
+    catalog = project / "conf/base/catalog.yml"
+    catalog.write_text(catalog.read_text() + "\nmine:\n  type: kedro.io.MemoryDataset\n")
+    git(project, "commit", "-qam", "my catalog entry")
+
+    change_answers(project, example_pipeline=True)
+
+    for example in (
+        "conf/base/catalog_training.yml",
+        "conf/base/parameters_inference.yml",
+        "data/01_raw/breast_cancer.csv",
+        f"src/{PACKAGE}/pipelines/training/pipeline.py",
+        f"src/{PACKAGE}/pipelines/inference/nodes.py",
+    ):
+        assert (project / example).exists(), example
+    assert "mine:" in catalog.read_text()
+    assert "scikit-learn" in (project / "requirements/template.txt").read_text()
+    assert "!data/01_raw/breast_cancer.csv" in (project / ".gitignore").read_text()
+    result = kedro(project, "run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run] = recorded_runs(project / "mlflow.db")
+    assert {"split", "model", "threshold"} <= set(run.data.params)
+
+
+def test_switching_the_tracking_backend_rewrites_only_the_tracking_config(project):
+    edit(project / "conf/base/mlflow.yml", "    name: null\n", "    name: my-runs\n")
+    git(project, "commit", "-qam", "my run name")
+    before = {
+        path: path.read_text()
+        for path in (project / "conf/base").glob("*.yml")
+        if path.name != "mlflow.yml"
+    }
+
+    change_answers(project, tracking_backend="server", tracking_uri="https://mlflow.example.com")
+
+    mlflow_yml = yaml.safe_load((project / "conf/base/mlflow.yml").read_text())
+    assert mlflow_yml["server"]["mlflow_tracking_uri"] == "https://mlflow.example.com"
+    assert mlflow_yml["tracking"]["run"]["name"] == "my-runs"
+    assert {path: path.read_text() for path in before} == before
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (answers["tracking_backend"], answers["_commit"]) == ("server", "v0.1.0")
+    changed = git(project, "status", "--porcelain").split("\n")
+    assert sorted(line[3:] for line in changed if line) == [
+        ".copier-answers.yml",
+        "README.md",
+        "conf/base/mlflow.yml",
+    ]
