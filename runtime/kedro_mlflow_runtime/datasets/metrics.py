@@ -62,15 +62,10 @@ class _MetricDataset(TrackedDataset):
         return set(self._client().get_run(run_id).data.metrics)
 
 
-class MlflowMetricDataset(_MetricDataset):
-    """One numeric value, logged under `key` (default: the catalog entry name).
-
-    save_args: `mode` `overwrite` (default: a new value at the last step) or `append` (at the next
-    step), `step` (an explicit step), `timestamp` (ms). load_args: `step` (default: the last value).
-    """
+class _KeyedMetricDataset(_MetricDataset):
+    """One metric, logged under `key` (default: the catalog entry name)."""
 
     _NAMED_BY = "key"
-    SAVE_MODES = ("overwrite", "append")
 
     def __init__(
         self,
@@ -84,6 +79,29 @@ class MlflowMetricDataset(_MetricDataset):
         self.key = key
         self._load_args = dict(load_args or {})
         self._save_args = dict(save_args or {})
+
+    def _exists(self) -> bool:
+        return self.key in self._metric_keys()
+
+
+class MlflowMetricDataset(_KeyedMetricDataset):
+    """One numeric value, logged under `key` (default: the catalog entry name).
+
+    save_args: `mode` `overwrite` (default: a new value at the last step) or `append` (at the next
+    step), `step` (an explicit step), `timestamp` (ms). load_args: `step` (default: the last value).
+    """
+
+    SAVE_MODES = ("overwrite", "append")
+
+    def __init__(
+        self,
+        key: str | None = None,
+        run_id: str | None = None,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(key, run_id, load_args, save_args, metadata)
         self.mode = _choice(
             self._save_args.pop("mode", "overwrite"), self.SAVE_MODES, "save_args.mode"
         )
@@ -111,21 +129,17 @@ class MlflowMetricDataset(_MetricDataset):
             raise DatasetError(f"{self}: no value of metric '{self.key}'{at} in run {self.run_id}")
         return history[-1].value
 
-    def _exists(self) -> bool:
-        return self.key in self._metric_keys()
-
     def _describe(self) -> dict[str, Any]:
         return {"key": self.key, "run_id": self._run_id, "mode": self.mode}
 
 
-class MlflowMetricHistoryDataset(_MetricDataset):
+class MlflowMetricHistoryDataset(_KeyedMetricDataset):
     """The evolution of one metric, e.g. a loss per epoch, under `key` (default: the entry name).
 
     Formats (`save_args.mode` / `load_args.mode`): `list` ([v0, v1, ...] at steps 0, 1, ...;
     the default), `dict` ({step: value}), `history` ([{step, value, timestamp}, ...]).
     """
 
-    _NAMED_BY = "key"
     MODES = ("list", "dict", "history")
 
     def __init__(
@@ -136,10 +150,7 @@ class MlflowMetricHistoryDataset(_MetricDataset):
         save_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        super().__init__(run_id=run_id, metadata=metadata)
-        self.key = key
-        self._load_args = dict(load_args or {})
-        self._save_args = dict(save_args or {})
+        super().__init__(key, run_id, load_args, save_args, metadata)
         self.save_mode = _choice(self._save_args.get("mode", "list"), self.MODES, "save_args.mode")
         self.load_mode = _choice(self._load_args.get("mode", "list"), self.MODES, "load_args.mode")
 
@@ -180,9 +191,6 @@ class MlflowMetricHistoryDataset(_MetricDataset):
         if self.load_mode == "dict":
             return {point.step: point.value for point in history}
         return [{"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in history]
-
-    def _exists(self) -> bool:
-        return self.key in self._metric_keys()
 
     def _describe(self) -> dict[str, Any]:
         return {
