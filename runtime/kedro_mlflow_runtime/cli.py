@@ -110,6 +110,15 @@ def modelify(
     click.echo(f"Model '{log_model_kwargs['name']}' logged: {info.model_uri} (run {info.run_id})")
 
 
+@mlflow_commands.command(name="convert")
+@click.pass_obj
+def convert(metadata: Any) -> None:
+    """Convert this project from kedro-mlflow (catalog types, imports, hook, mlflow.yml)."""
+    from .convert import convert_project, report  # noqa: PLC0415
+
+    click.echo(report(convert_project(Path(metadata.project_path))))
+
+
 def _project_config(metadata: Any, env: str | None) -> Any:
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
