@@ -202,3 +202,58 @@ def test_switching_the_tracking_backend_rewrites_only_the_tracking_config(projec
         "README.md",
         "conf/base/mlflow.yml",
     ]
+
+
+ADOPTED_PIPELINE = '''from kedro.pipeline import Node, Pipeline
+
+
+def double(rate):
+    return rate * 2
+
+
+def create_pipeline(**kwargs):
+    return Pipeline([Node(double, "params:rate", "doubled", name="double")])
+'''
+
+
+def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
+    created = subprocess.run(
+        [sys.executable, "-m", "kedro", "new", "--name", "demo", "--tools", "none",
+         "--example", "n"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr
+    project = tmp_path / "demo"
+    catalog, parameters = project / "conf/base/catalog.yml", project / "conf/base/parameters.yml"
+    catalog.write_text(catalog.read_text() + "\ncompanies:\n  type: pandas.CSVDataset\n"
+                       "  filepath: data/01_raw/companies.csv\n")  # fmt: skip
+    parameters.write_text(parameters.read_text() + "\nrate: 0.5\n")
+    (project / "src/demo/pipelines/etl").mkdir()
+    (project / "src/demo/pipelines/etl/__init__.py").write_text(ADOPTED_PIPELINE)
+    readme = (project / "README.md").read_text()
+    kept = {path: path.read_text() for path in (catalog, parameters)}
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "kedro new + my work")
+
+    # the documented command: copier copy --defaults --overwrite --skip README.md
+    #   --data project_name=demo --data package_name=demo --data example_pipeline=false SRC .
+    copier.run_copy(
+        str(template_repo), project, defaults=True, overwrite=True, quiet=True,
+        skip_if_exists=["README.md"], vcs_ref="v0.1.0",
+        data={"project_name": "demo", "package_name": "demo", "example_pipeline": False},
+    )  # fmt: skip
+
+    assert {path: path.read_text() for path in kept} == kept
+    assert (project / "src/demo/pipelines/etl/__init__.py").read_text() == ADOPTED_PIPELINE
+    assert (project / "README.md").read_text() == readme
+    assert (project / "conf/base/mlflow.yml").exists()
+    assert "HOOKS = (MlflowHook(),)" in (project / "src/demo/settings.py").read_text()
+    assert "kedro-mlflow-runtime @ git+file://" in (project / "requirements/template.txt").read_text()
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v0.1.0"  # so `copier update` works from now on
+
+    result = kedro(project, "run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run] = recorded_runs(project / "mlflow.db")
+    assert (run.info.status, run.data.params) == ("FINISHED", {"rate": "0.5"})
