@@ -257,3 +257,51 @@ def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     assert result.returncode == 0, result.stdout + result.stderr
     [run] = recorded_runs(project / "mlflow.db")
     assert (run.info.status, run.data.params) == ("FINISHED", {"rate": "0.5"})
+
+
+def test_a_version_gated_migration_renames_a_key_in_the_users_mlflow_files(
+    project, template_repo
+):
+    # the user's own mlflow.yml files, which the template does not render
+    (project / "conf/prod").mkdir()
+    prod = project / "conf/prod/mlflow.yml"
+    prod.write_text("tracking:\n  params:\n    # mine\n    long_params_strategy: tag  # keep\n")
+    local = project / "conf/local/mlflow.yml"  # git-ignored
+    local.write_text("tracking:\n  params:\n    long_params_strategy: truncate\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "prod settings")
+
+    # v0.2.0 renames the key and ships the migration for it
+    old, new = "tracking.params.long_params_strategy", "tracking.params.on_long_value"
+    edit(template_repo / "template/conf/base/mlflow.yml.jinja",
+         "    long_params_strategy: fail", "    on_long_value: fail")  # fmt: skip
+    edit(template_repo / "copier.yml", "_migrations: []",
+         '_migrations:\n  - version: v0.2.0\n    command: ["{{ _copier_python }}", '
+         f'"{{{{ _copier_conf.src_path }}}}/hooks/rename_mlflow_yml_keys.py", "{old}={new}"]')  # fmt: skip
+    release_v2(template_repo)
+    copier.run_update(
+        project, defaults=True, overwrite=True, vcs_ref="v0.2.0", quiet=True, unsafe=True
+    )
+
+    assert prod.read_text() == "tracking:\n  params:\n    # mine\n    on_long_value: tag  # keep\n"
+    assert local.read_text() == "tracking:\n  params:\n    on_long_value: truncate\n"
+    base = (project / "conf/base/mlflow.yml").read_text()
+    assert "on_long_value: fail" in base and "long_params_strategy:" not in base
+
+    # idempotent, and a no-op where there is nothing to rename
+    script = template_repo / "hooks/rename_mlflow_yml_keys.py"
+    again = subprocess.run(
+        [sys.executable, str(script), f"{old}={new}"],
+        cwd=project, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert again.stdout == ""
+    assert local.read_text() == "tracking:\n  params:\n    on_long_value: truncate\n"
+
+
+def test_no_migration_runs_when_an_update_does_not_cross_its_version(project, template_repo):
+    edit(template_repo / "copier.yml", "_migrations: []",
+         '_migrations:\n  - version: v0.1.0\n    command: ["{{ _copier_python }}", "-c", '
+         '"open(\'migrated\', \'w\').close()"]')  # fmt: skip
+    release_v2(template_repo)
+    update(project)  # v0.1.0 -> v0.2.0 does not cross v0.1.0: no --trust needed either
+    assert not (project / "migrated").exists()
