@@ -9,6 +9,7 @@ or touches the network.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "mlflow"
 # Same patterns as kedro-mlflow, so an existing conf/ tree is found where it was.
@@ -49,6 +52,8 @@ class ServerOptions(_Section):
     request_header_provider: RequestHeaderProviderOptions = Field(
         default_factory=RequestHeaderProviderOptions
     )
+    # Addition: how long a tracking server may take to answer before `kedro run` stops, unstarted.
+    connect_timeout: float = Field(default=15.0, gt=0)
 
 
 class DisableTrackingOptions(_Section):
@@ -83,9 +88,14 @@ class DictParamsOptions(_Section):
     sep: str = "."
 
 
+DEFAULT_REDACTED = ["*password*", "*secret*", "*token*", "*api_key*", "*credential*"]
+
+
 class ParamsOptions(_Section):
     dict_params: DictParamsOptions = Field(default_factory=DictParamsOptions)
     long_params_strategy: Literal["fail", "truncate", "tag"] = "fail"
+    # Addition: parameters (or keys of dict parameters) whose name matches are logged as ***.
+    redact: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACTED))
 
 
 class TrackingOptions(_Section):
@@ -152,12 +162,46 @@ def load_mlflow_config(
         server.mlflow_tracking_uri or environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI,
         project_path,
     )
+    _report_overridden_environment(config, raw, environ, project_path)
     if server.mlflow_registry_uri:
         server.mlflow_registry_uri = resolve_uri(server.mlflow_registry_uri, project_path)
     create_kwargs = config.tracking.experiment.create_experiment_kwargs
     if create_kwargs.artifact_location:
         create_kwargs.artifact_location = resolve_uri(create_kwargs.artifact_location, project_path)
     return config
+
+
+def _report_overridden_environment(
+    config: MlflowConfig, raw: Mapping[str, Any], environ: Mapping[str, str], project_path: Path
+) -> None:
+    """MLFLOW_* variables that mlflow.yml overrides are ignored: say so rather than surprise."""
+    in_file = {
+        "MLFLOW_TRACKING_URI": (
+            (raw.get("server") or {}).get("mlflow_tracking_uri"),
+            config.tracking_uri,
+        ),
+        "MLFLOW_REGISTRY_URI": (
+            (raw.get("server") or {}).get("mlflow_registry_uri"),
+            config.registry_uri,
+        ),
+        "MLFLOW_EXPERIMENT_NAME": (
+            ((raw.get("tracking") or {}).get("experiment") or {}).get("name"),
+            config.tracking.experiment.name,
+        ),
+    }
+    for variable, (set_in_file, used) in in_file.items():
+        value = environ.get(variable)
+        if not value or not set_in_file:
+            continue
+        if variable.endswith("_URI"):
+            value = resolve_uri(value, project_path)
+        if value != used:
+            logger.warning(
+                "%s=%s is set in the environment but mlflow.yml says %s: using mlflow.yml's.",
+                variable,
+                environ[variable],
+                used,
+            )
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")

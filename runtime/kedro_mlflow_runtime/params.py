@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -58,8 +59,9 @@ def to_mlflow_params(
     """
     dict_opts = options.dict_params
     flat: dict[str, Any] = {}
-    for dataset_name, value in values.items():
+    for dataset_name, raw in values.items():
         name = dataset_name.removeprefix("params:")
+        value = redacted(name, raw, options.redact)
         if dict_opts.flatten and isinstance(value, Mapping):
             flat.update(_flatten(value, name, dict_opts.sep, dict_opts.recursive))
         else:
@@ -88,6 +90,26 @@ def to_mlflow_params(
             logger.warning("Parameter '%s' is too long for a param: logged as a tag", name)
             tags[name] = text[:MAX_TAG_VALUE_LENGTH]
     return params, tags
+
+
+REDACTED = "***"
+
+
+def redacted(name: str, value: Any, patterns: Iterable[str]) -> Any:
+    """The value with every secret-looking parameter or dict key (by name) replaced by ***."""
+    patterns = [pattern.lower() for pattern in patterns]
+
+    def walk(path: str, item: Any) -> Any:
+        leaf = path.rsplit(".", 1)[-1].lower()
+        if any(
+            fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(path.lower(), p) for p in patterns
+        ):
+            return REDACTED
+        if isinstance(item, Mapping):
+            return {key: walk(f"{path}.{key}", sub) for key, sub in item.items()}
+        return item
+
+    return walk(name, value)
 
 
 def _flatten(value: Mapping[str, Any], prefix: str, sep: str, recursive: bool) -> dict[str, Any]:

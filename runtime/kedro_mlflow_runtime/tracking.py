@@ -13,6 +13,8 @@ import logging
 import os
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,8 +281,33 @@ def _run_url(session: TrackingSession) -> str:
     return f" ({uri.rstrip('/')}/#/experiments/{session.experiment_id}/runs/{session.run_id})"
 
 
+class TrackingUnavailableError(RuntimeError):
+    """The tracking server cannot be reached; nothing ran. The message says what to do."""
+
+
+def check_reachable(uri: str, timeout: float) -> None:
+    """Before any node: a tracking server that does not answer within `timeout` stops the run
+    (MLflow's own client would retry for minutes)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):  # noqa: S310
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (auth, a proxy's 404...): reachable
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingUnavailableError(
+            f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}). "
+            f"Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
+            f"(server.connect_timeout sets the wait). To run without tracking, list the "
+            f"pipeline under tracking.disable_tracking.pipelines, e.g. in conf/local/mlflow.yml."
+        ) from None
+
+
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
+    check_reachable(config.tracking_uri, config.server.connect_timeout)
     _register_request_header_provider(config, context)
     # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
     mlflow.set_tracking_uri(config.tracking_uri)

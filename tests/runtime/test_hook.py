@@ -399,3 +399,64 @@ def project_path_for_validation():
     from pathlib import Path
 
     return Path("/proj")
+
+
+def test_an_unreachable_server_stops_the_run_before_any_node_within_the_timeout(project):
+    import socket
+    import time as clock
+
+    from kedro_mlflow_runtime.tracking import TrackingUnavailableError
+
+    # a server that accepts connections and never answers: the worst case for a client
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    project.mlflow_yml(f"server:\n  mlflow_tracking_uri: {uri}\n  connect_timeout: 2\n")
+    start = clock.monotonic()
+    try:
+        with pytest.raises(TrackingUnavailableError) as raised:
+            project.run()
+    finally:
+        silent.close()
+    assert clock.monotonic() - start < 15
+    message = str(raised.value)
+    assert f"Cannot reach the MLflow tracking server at {uri} within 2 s" in message
+    assert "tracking.disable_tracking.pipelines" in message
+    assert not (project.path / "data/result.json").exists()  # no node ran
+
+
+def test_a_refused_connection_fails_at_once(project):
+    from kedro_mlflow_runtime.tracking import TrackingUnavailableError
+    from tests.conftest import free_port
+
+    project.mlflow_yml(f"server:\n  mlflow_tracking_uri: http://127.0.0.1:{free_port()}\n")
+    with pytest.raises(TrackingUnavailableError, match="Connection refused"):
+        project.run()
+
+
+def test_secret_looking_params_are_redacted_in_the_run(project):
+    project.write(
+        "conf/base/parameters.yml",
+        "factor: 2\nmodel:\n  offset: 1\n  api_key: sk-live-123\n  db_password: hunter2\n",
+    )
+    project.run()
+    logged = only_run(project).data.params["model"]
+    assert "sk-live-123" not in logged and "hunter2" not in logged
+    assert logged == "{'offset': 1, 'api_key': '***', 'db_password': '***'}"
+
+
+def test_mlflow_environment_variables_that_mlflow_yml_overrides_are_reported(runtime_logs):
+    from pathlib import Path
+
+    from kedro_mlflow_runtime.config import load_mlflow_config
+
+    config = load_mlflow_config(
+        {"server": {"mlflow_tracking_uri": "sqlite:///mlflow.db"}},
+        project_path=Path("/proj"),
+        default_experiment_name="x",
+        environ={"MLFLOW_TRACKING_URI": "http://elsewhere:5000"},
+    )
+    assert config.tracking_uri == "sqlite:////proj/mlflow.db"
+    [warning] = [r.getMessage() for r in runtime_logs if "MLFLOW_TRACKING_URI" in r.getMessage()]
+    assert "http://elsewhere:5000" in warning and "using mlflow.yml's" in warning

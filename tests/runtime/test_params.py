@@ -84,3 +84,24 @@ def test_limit_is_mlflows():
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
     assert MAX_PARAM_VALUE_LENGTH == MAX_PARAM_VAL_LENGTH
+
+
+def test_secrets_are_redacted_by_name_at_any_depth():
+    values = {
+        "params:db": {"user": "me", "password": "hunter2", "options": {"api_key": "k-123"}},
+        "params:github_token": "ghp_abc",
+        "params:alpha": 0.1,
+    }
+    params, _ = to_mlflow_params(values, options())
+    assert params["github_token"] == "***"
+    assert params["alpha"] == "0.1"
+    assert "hunter2" not in params["db"] and "k-123" not in params["db"]
+    assert params["db"] == "{'user': 'me', 'password': '***', 'options': {'api_key': '***'}}"
+    flat, _ = to_mlflow_params(values, options(dict_params={"flatten": True}))
+    assert flat["db.password"] == "***" and flat["db.user"] == "me"
+
+
+def test_redaction_patterns_are_configurable():
+    values = {"params:internal_host": "10.0.0.1", "params:password": "x"}
+    params, _ = to_mlflow_params(values, options(redact=["*host*"]))
+    assert params == {"internal_host": "***", "password": "x"}
