@@ -42,9 +42,14 @@ class MlflowServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self._log_file.close()
+
+    def stop(self) -> None:
+        """Stop the server now (a test may kill it mid-run)."""
         if self._process is not None:
             stop(self._process)
-        self._log_file.close()
+            self._process = None
 
     def mark(self) -> int:
         """A position in the access log; `requests_since(mark)` counts what came after it."""

@@ -128,21 +128,28 @@ class MlflowHook:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from .run_context import NotLoggedError, not_logged  # noqa: PLC0415
+
         session = self.session
         if session is None:
             return
         if isinstance(pipeline, PipelineML):
             try:
                 _log_pipeline_model(pipeline, catalog, session, run_params)
-            except BaseException as error:
+            except Exception as error:
                 logger.error(
                     "The pipeline ran and saved its outputs, but its inference model was not "
                     "logged to MLflow run %s: %s. Log it again with `kedro mlflow modelify`.",
                     session.run_id,
                     error,
                 )
-                session.end("FAILED", error)
+                _end_quietly(session, "FAILED", error)
                 raise
+        missed = not_logged()
+        if missed:
+            error = NotLoggedError.from_ledger(session.run_id, missed)
+            _end_quietly(session, "FAILED", error)
+            raise error
         session.end("FINISHED")
 
     @hook_impl
@@ -150,7 +157,23 @@ class MlflowHook:
         self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
     ) -> None:
         if self.session is not None:
-            self.session.end("FAILED", error=error)
+            _end_quietly(self.session, "FAILED", error)  # the pipeline's error is the one raised
+
+
+def _end_quietly(session: TrackingSession, status: str, error: BaseException) -> None:
+    """End the run after a tracking failure; if the store is gone too, say so and move on."""
+    try:
+        session.end(status, error)
+    except Exception as end_error:  # noqa: BLE001 - the original error is the one to raise
+        logger.error(
+            "MLflow run %s could not be marked %s (%s): it stays RUNNING until ended, e.g. "
+            "MlflowClient().set_terminated('%s', '%s').",
+            session.run_id,
+            status,
+            end_error,
+            session.run_id,
+            status,
+        )
 
 
 def _log_pipeline_model(

@@ -62,6 +62,46 @@ def publish_run(
         publish(replace(target, run_id=run_id, experiment_id=experiment_id, child_runs=child_runs))
 
 
+NOT_LOGGED_ENV = "KEDRO_MLFLOW_RUNTIME_NOT_LOGGED"
+
+
+def start_not_logged_ledger(path: str) -> None:
+    """Where any process of the run notes what it could not log (inherited by workers)."""
+    os.environ[NOT_LOGGED_ENV] = path
+
+
+def record_not_logged(what: str, retry: str, error: BaseException) -> None:
+    path = os.environ.get(NOT_LOGGED_ENV)
+    if path:
+        line = json.dumps(
+            {"what": what, "retry": retry, "error": f"{type(error).__name__}: {error}"}
+        )
+        with open(path, "a", encoding="utf-8") as ledger:  # one short append: atomic enough
+            ledger.write(line + "\n")
+
+
+class NotLoggedError(RuntimeError):
+    """The pipeline ran and saved its outputs, but some of it did not reach MLflow."""
+
+    @classmethod
+    def from_ledger(cls, run_id: str, items: list[dict[str, str]]) -> NotLoggedError:
+        lines = [
+            f"The pipeline ran and saved its outputs, but {len(items)} item(s) were not logged "
+            f"to MLflow run {run_id}:"
+        ]
+        for item in items:
+            lines += [f"  - {item['what']}: {item['error']}", f"    retry: {item['retry']}"]
+        return cls("\n".join(lines))
+
+
+def not_logged() -> list[dict[str, str]]:
+    path = os.environ.get(NOT_LOGGED_ENV)
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as ledger:
+        return [json.loads(line) for line in ledger if line.strip()]
+
+
 _clients: dict[tuple[str, str | None], Any] = {}
 
 

@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import re
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,7 +33,7 @@ from .config import LOCAL_ARTIFACTS_DIR, MlflowConfig, MlflowConfigError, local_
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_TAG_LENGTH = 5000
-_EXPORTED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+_EXPORTED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", run_context.NOT_LOGGED_ENV)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ class TrackingSession:
             _restore_env(saved_env)
             raise
         session._saved_env = saved_env
+        handle, ledger = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
+        os.close(handle)
+        run_context.start_not_logged_ledger(ledger)
         # Child processes (ParallelRunner, user subprocesses) and `start_run(nested=True)` in
         # nodes find the store and the experiment without extra configuration.
         os.environ.update(

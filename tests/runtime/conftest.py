@@ -89,6 +89,13 @@ def register_pipelines():
             "registered_model_name": "tiny_registered",
         },
     )
+    # logs, then waits (the tracking server may go away meanwhile), then logs again
+    fragile = Pipeline([
+        Node(scale, ["raw", "params:factor"], "scaled", name="scale"),
+        Node(wait, ["scaled", "params:seconds"], "waited", name="wait"),
+        Node(total, ["waited", "params:model"], "result", name="total"),
+        Node(explode, ["waited", "params:fail"], "copied", name="copy"),
+    ])
     # two namespaced copies of the default pipeline + a shared node outside namespaces
     namespaced = (
         Pipeline(default, namespace="left", inputs={"raw"})
@@ -103,6 +110,7 @@ def register_pipelines():
         "ml": ml,
         "steps": steps,
         "namespaced": namespaced,
+        "fragile": fragile,
     }
 """
 

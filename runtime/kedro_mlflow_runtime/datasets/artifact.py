@@ -68,7 +68,12 @@ class MlflowArtifactDataset(TrackedDataset):
             return
         client = self._client()
         for local, folder in self._written_files(data):
-            client.log_artifact(run_id, str(local), folder)
+            self._log_or_note(
+                f"artifact {local}",
+                f"mlflow artifacts log-artifact --local-file {local} --run-id {run_id}"
+                + (f" --artifact-path {folder}" if folder else ""),
+                lambda local=local, folder=folder: client.log_artifact(run_id, str(local), folder),
+            )
 
     def load(self) -> Any:
         if not self._run_id:

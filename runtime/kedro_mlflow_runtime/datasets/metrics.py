@@ -49,8 +49,18 @@ class _MetricDataset(TrackedDataset):
             Metric(key, value, timestamp or now, step) for key, value, step, timestamp in points
         ]
         client = self._client()
-        for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+
+        def log() -> None:
+            for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+                client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+
+        values = ", ".join(f"{m.key}={m.value}@{m.step}" for m in metrics[:5])
+        more = f" and {len(metrics) - 5} more" if len(metrics) > 5 else ""
+        self._log_or_note(
+            f"metric point(s) {values}{more}",
+            f"log them with MlflowClient().log_batch('{run_id}', metrics=...) or re-run the node",
+            log,
+        )
 
     def _history(self, key: str) -> list[Any]:
         return list(self._client().get_metric_history(self._run_for_loading(), key))
@@ -115,7 +125,10 @@ class MlflowMetricDataset(_KeyedMetricDataset):
         value = _number(data, str(self))
         step = self._save_args.get("step")
         if step is None and self.run_id is not None:
-            steps = [point.step for point in self._history(self.key)]
+            try:
+                steps = [point.step for point in self._history(self.key)]
+            except Exception:  # noqa: BLE001 - the store is unreachable: _log_points notes it
+                steps = []
             step = max(steps, default=0) if self.mode == "overwrite" else max(steps, default=-1) + 1
         self._log_points([(self.key, value, step or 0, self._save_args.get("timestamp"))])
 

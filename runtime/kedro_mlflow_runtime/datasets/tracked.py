@@ -73,6 +73,15 @@ class TrackedDataset(AbstractDataset):
             )
         return run_id
 
+    def _log_or_note(self, what: str, retry: str, log: Any) -> None:
+        """Log, or, when MLflow fails, note what was not logged and go on: the data itself is
+        saved (or held by Kedro), so the pipeline carries on and the end of the run reports it."""
+        try:
+            log()
+        except Exception as error:  # noqa: BLE001 - any tracking failure: the data comes first
+            logger.error("%s: %s was not logged to MLflow: %s", self, what, error)
+            run_context.record_not_logged(f"{what} ({self})", retry, error)
+
     def _run_for_loading(self) -> str:
         run_id = self.run_id
         if run_id is None:
