@@ -319,7 +319,15 @@ def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any)
         mlflow.set_registry_uri(config.registry_uri)
     if config.tracking.disable_tracking.disable_autologging:
         mlflow.autolog(disable=True, silent=True)
-    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
+    try:
+        return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
+    except (MlflowException, KeyError, ValueError) as error:
+        raise MlflowConfigError(
+            f"mlflow.yml: server.mlflow_tracking_uri / mlflow_registry_uri: MLflow has no store "
+            f"for {config.tracking_uri!r} / {config.registry_uri!r} ({type(error).__name__}: "
+            f"{error}). Use sqlite:///mlflow.db, http(s)://<server>, postgresql://..., or "
+            f"databricks."
+        ) from None
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:

@@ -460,3 +460,17 @@ def test_mlflow_environment_variables_that_mlflow_yml_overrides_are_reported(run
     assert config.tracking_uri == "sqlite:////proj/mlflow.db"
     [warning] = [r.getMessage() for r in runtime_logs if "MLFLOW_TRACKING_URI" in r.getMessage()]
     assert "http://elsewhere:5000" in warning and "using mlflow.yml's" in warning
+
+
+def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
+    project.mlflow_yml("server:\n  mlflow_tracking_uri: ftp://files.example.com/runs\n")
+    with pytest.raises(MlflowConfigError, match=r"MLflow has no store for 'ftp://files"):
+        project.run()
+    assert not (project.path / "data/result.json").exists()
+
+
+def test_malformed_yaml_names_the_file(project):
+    project.mlflow_yml("server:\n  mlflow_tracking_uri: [unclosed\n")
+    with pytest.raises(Exception, match=r"Invalid YAML or JSON file .*conf/base/mlflow.yml"):
+        project.run()
+    assert not project.db.exists()
