@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,11 @@ _REQUEST = re.compile(r'"(GET|POST|PATCH|DELETE|PUT) (/api/[^ ?]+)')
 class MlflowServer:
     """`mlflow server` with a SQLite backend and proxied artifacts, its access log in a file."""
 
-    def __init__(self, root: Path):
+    ADMIN = ("admin", "kedro-mlflow-admin-pw")
+
+    def __init__(self, root: Path, auth: bool = False):
+        """With `auth`, MLflow's basic-auth app: user `admin`, password ADMIN[1]."""
+        self.auth = auth
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -30,9 +35,19 @@ class MlflowServer:
             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
             "--artifacts-destination", str(self.root / "artifacts"),
         ]  # fmt: skip
+        env = dict(os.environ)
+        if self.auth:
+            command += ["--app-name", "basic-auth"]
+            env["MLFLOW_AUTH_ADMIN_PASSWORD"] = self.ADMIN[1]
+            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "kedro-mlflow-tests"
         self._log_file = self.log.open("w")
         self._process = subprocess.Popen(
-            command, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.root,  # the auth app keeps its users' database in the working directory
+            env=env,
         )
         try:
             wait_for_http(f"{self.uri}/health", self._process, timeout=180)

@@ -89,6 +89,17 @@ class TrackingSession:
         try:
             client = _connect(config, credentials or {}, context)
             session = cls._open_run(client, config, project_path, run_name, tags, handoff)
+        except MlflowException as error:
+            _restore_env(saved_env)
+            if _http_status(error) in (401, 403):
+                raise TrackingAuthenticationError(
+                    f"The tracking server at {config.tracking_uri} refused the credentials "
+                    f"(HTTP {_http_status(error)}). Check MLFLOW_TRACKING_USERNAME and "
+                    f"MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN): in the credentials.yml "
+                    f"entry named by server.credentials in mlflow.yml "
+                    f"({config.server.credentials or 'none set'}), or in your environment."
+                ) from None
+            raise
         except BaseException:
             _restore_env(saved_env)
             raise
@@ -283,6 +294,18 @@ def _run_url(session: TrackingSession) -> str:
     if not uri.startswith(("http://", "https://")):
         return ""
     return f" ({uri.rstrip('/')}/#/experiments/{session.experiment_id}/runs/{session.run_id})"
+
+
+class TrackingAuthenticationError(RuntimeError):
+    """The tracking server refused the credentials; nothing ran."""
+
+
+def _http_status(error: MlflowException) -> int | None:
+    status = getattr(error, "get_http_status_code", lambda: None)()
+    if status in (401, 403):
+        return status
+    match = re.search(r"error code (40[13])\b", str(error))
+    return int(match.group(1)) if match else status
 
 
 class TrackingUnavailableError(RuntimeError):
