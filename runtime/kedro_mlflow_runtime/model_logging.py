@@ -26,7 +26,7 @@ from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 
 from . import run_context
-from .pipeline_ml import is_parameter
+from .params import is_parameter
 from .pipeline_model import (
     SPEC_ARTIFACT,
     SPEC_FILE,

@@ -6,9 +6,10 @@ import fnmatch
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import ParamsOptions
+if TYPE_CHECKING:  # pipeline registries import this module (is_parameter): keep it light
+    from .config import ParamsOptions
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +23,14 @@ class LongParamError(ValueError):
     """A parameter value is longer than MLflow accepts and `long_params_strategy` is `fail`."""
 
 
+def is_parameter(name: str) -> bool:
+    """Whether a dataset name is one of Kedro's parameter inputs."""
+    return name == "parameters" or name.startswith("params:")
+
+
 def parameter_inputs(nodes: Iterable[Any]) -> list[str]:
     """Every `params:...` / `parameters` dataset the nodes read, sorted and without duplicates."""
-    return sorted(
-        {
-            name
-            for node in nodes
-            for name in node.inputs
-            if name == "parameters" or name.startswith("params:")
-        }
-    )
+    return sorted({name for node in nodes for name in node.inputs if is_parameter(name)})
 
 
 def parameters_by_namespace(nodes: Iterable[Any]) -> dict[str | None, list[str]]:
@@ -41,7 +40,7 @@ def parameters_by_namespace(nodes: Iterable[Any]) -> dict[str | None, list[str]]
     for node in nodes:
         namespace = node.namespace.split(".")[0] if node.namespace else None
         for name in node.inputs:
-            if name == "parameters" or name.startswith("params:"):
+            if is_parameter(name):
                 readers.setdefault(name, set()).add(namespace)
     grouped: dict[str | None, list[str]] = {}
     for name in sorted(readers):

@@ -18,6 +18,8 @@ from typing import Any
 
 from kedro.pipeline import Pipeline
 
+from .params import is_parameter
+
 logger = logging.getLogger(__name__)
 
 LOG_MODEL_KWARGS_DEFAULT = {"signature": "auto", "name": "model"}
@@ -167,7 +169,3 @@ def _log_model_kwargs(kwargs: dict[str, Any] | None) -> dict[str, Any]:
             )
         kwargs["name"] = kwargs.pop("artifact_path")
     return {**LOG_MODEL_KWARGS_DEFAULT, **kwargs}
-
-
-def is_parameter(name: str) -> bool:
-    return name == "parameters" or name.startswith("params:")
