@@ -68,6 +68,7 @@ class TrackingSession:
     child_runs: dict[str, str] = field(default_factory=dict)  # namespace -> run id
     _ended: bool = field(default=False, repr=False)
     _made_active: bool = field(default=False, repr=False)
+    _ledger: str | None = field(default=None, repr=False)
     _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -107,6 +108,7 @@ class TrackingSession:
         handle, ledger = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
         os.close(handle)
         run_context.start_not_logged_ledger(ledger)
+        session._ledger = ledger
         # Child processes (ParallelRunner, user subprocesses) and `start_run(nested=True)` in
         # nodes find the store and the experiment without extra configuration.
         os.environ.update(
@@ -219,6 +221,8 @@ class TrackingSession:
         self._ended = True
         run_context.publish_run(None)
         _restore_env(self._saved_env)
+        if self._ledger:  # read by the hook before the run ends
+            Path(self._ledger).unlink(missing_ok=True)
         if error is not None:
             self.set_tags(
                 {

@@ -8,7 +8,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -31,6 +33,7 @@ def test_a_kedro_run_is_one_finished_mlflow_run_with_params_and_tags(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the store is the project's, whatever the working directory
+    ledgers = set(Path(tempfile.gettempdir()).glob("kedro-mlflow-not-logged-*"))
 
     project.run()
 
@@ -57,6 +60,8 @@ def test_a_kedro_run_is_one_finished_mlflow_run_with_params_and_tags(
     assert json.loads((project.path / "data/result.json").read_text()) == 13
     assert mlflow.active_run() is None
     assert "MLFLOW_TRACKING_URI" not in os.environ  # the caller's environment is restored
+    assert "KEDRO_MLFLOW_RUNTIME_NOT_LOGGED" not in os.environ
+    assert set(Path(tempfile.gettempdir()).glob("kedro-mlflow-not-logged-*")) == ledgers
 
 
 def test_runtime_params_env_runner_and_pipeline_are_recorded(project):
