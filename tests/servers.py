@@ -1,11 +1,14 @@
-"""A real `mlflow server` on 127.0.0.1 for tests and benchmarks about remote tracking."""
+"""Real servers on 127.0.0.1 for tests and benchmarks about remote tracking: `mlflow server`,
+and the PostgreSQL cluster a production-like server keeps its runs in."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.conftest import free_port, stop, wait_for_http
@@ -14,25 +17,27 @@ _REQUEST = re.compile(r'"(GET|POST|PATCH|DELETE|PUT) (/api/[^ ?]+)')
 
 
 class MlflowServer:
-    """`mlflow server` with a SQLite backend and proxied artifacts, its access log in a file."""
+    """`mlflow server` with proxied artifacts, its access log in a file."""
 
     ADMIN = ("admin", "kedro-mlflow-admin-pw")
 
-    def __init__(self, root: Path, auth: bool = False):
-        """With `auth`, MLflow's basic-auth app: user `admin`, password ADMIN[1]."""
+    def __init__(self, root: Path, auth: bool = False, backend_store_uri: str | None = None):
+        """With `auth`, MLflow's basic-auth app: user `admin`, password ADMIN[1]. The backend
+        store is a SQLite file in `root` unless `backend_store_uri` names another database."""
         self.auth = auth
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.log = self.root / "server.log"
+        self.backend_store_uri = backend_store_uri or f"sqlite:///{self.root / 'mlflow.db'}"
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> MlflowServer:
         command = [
             sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
             "--port", str(self.port), "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+            "--backend-store-uri", self.backend_store_uri,
             "--artifacts-destination", str(self.root / "artifacts"),
         ]  # fmt: skip
         env = dict(os.environ)
@@ -73,3 +78,56 @@ class MlflowServer:
     def requests_since(self, mark: int) -> list[str]:
         lines = self.log.read_text().splitlines()[mark:]
         return [" ".join(m.groups()) for line in lines if (m := _REQUEST.search(line))]
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's `postgresql` package), trust auth.
+
+    PostgreSQL refuses to run as root, so under root the cluster belongs to the `postgres`
+    user and lives in its own temporary folder (pytest's are private to root)."""
+
+    def __init__(self):
+        self.bin = postgres_bin()
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="kedro-mlflow-pg-"))
+        self.data = self.root / "data"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def uri(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, text=True, cwd=self.root)
+
+    def __enter__(self) -> PostgresCluster:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.root}"
+        log = str(self.root / "postgres.log")
+        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", log, "-o", options)
+        return self
+
+    def create_database(self, name: str) -> str:
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return self.uri(name)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def postgres_bin() -> Path:
+    """Where PostgreSQL's server tools are: on PATH, or Debian's versioned folder."""
+    if initdb := shutil.which("initdb"):
+        return Path(initdb).resolve().parent
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise FileNotFoundError(
+            "PostgreSQL's initdb was not found: install Debian's `postgresql` package "
+            "(.ci/run does it with apt-get)"
+        )
+    return found[-1].parent

@@ -89,36 +89,3 @@ def test_eight_concurrent_runs_against_one_server(project, mlflow_server):
     for run in recorded:  # nothing missing: every tag of every run
         assert client.get_run(run.info.run_id).data.tags["kedro_command"].startswith("kedro run")
 
-
-def test_a_generated_project_records_everything_on_a_basic_auth_server(
-    tmp_path, auth_server, monkeypatch
-):
-    """The example pipelines, run with `--env auth`: a conf environment that only points the
-    project at the server and names its login (mlflow.yml is deep-merged over base)."""
-    from tests.conftest import generate, kedro
-
-    project = generate(tmp_path / "generated")
-    (project / "conf/auth").mkdir()
-    (project / "conf/auth/mlflow.yml").write_text(
-        f"server:\n  mlflow_tracking_uri: {auth_server.uri}\n  credentials: mlflow_login\n"
-        f"tracking:\n  experiment:\n    name: generated-auth\n"
-    )
-    (project / "conf/auth/credentials.yml").write_text(
-        f"mlflow_login:\n  MLFLOW_TRACKING_USERNAME: {USER}\n  MLFLOW_TRACKING_PASSWORD: {PASSWORD}\n"
-    )
-    result = kedro(project, "run", "--env", "auth")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", USER)
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
-    [run] = recorded_runs(auth_server.uri, "generated-auth")
-    assert run.info.status == "FINISHED"
-    assert {"split", "model", "threshold"} <= set(run.data.params)
-    assert {"training_loss", "metrics.accuracy"} <= set(run.data.metrics)
-    client = MlflowClient(auth_server.uri)
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == [
-        "plots/training_loss.png"
-    ]
-    models = client.search_logged_models([run.info.experiment_id])
-    assert sorted(m.name for m in models) == ["classifier", "inference_model"]
-    assert not (project / "mlflow.db").exists()  # nothing went to the local store
