@@ -23,7 +23,9 @@ USER, PASSWORD = MlflowServer.ADMIN
 def postgres_server(tmp_path_factory):
     with PostgresCluster() as postgres:
         backend = postgres.create_database("mlflow")
-        with MlflowServer(tmp_path_factory.mktemp("pg-server"), backend_store_uri=backend) as server:
+        with MlflowServer(
+            tmp_path_factory.mktemp("pg-server"), backend_store_uri=backend
+        ) as server:
             yield server
 
 
@@ -49,9 +51,7 @@ def point_at(project: Path, env: str, uri: str, login: tuple[str, str] | None) -
 
 
 @pytest.mark.parametrize("env", ["postgres", "auth"])
-def test_a_generated_project_records_everything_on_the_server(
-    env, request, tmp_path, monkeypatch
-):
+def test_a_generated_project_records_everything_on_the_server(env, request, tmp_path, monkeypatch):
     server = request.getfixturevalue(f"{env}_server")
     login = (USER, PASSWORD) if env == "auth" else None
     project = generate(tmp_path / "generated")

@@ -88,4 +88,3 @@ def test_eight_concurrent_runs_against_one_server(project, mlflow_server):
     client = MlflowClient(mlflow_server.uri)
     for run in recorded:  # nothing missing: every tag of every run
         assert client.get_run(run.info.run_id).data.tags["kedro_command"].startswith("kedro run")
-
