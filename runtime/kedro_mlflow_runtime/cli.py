@@ -6,8 +6,10 @@ commands so that `kedro --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +121,63 @@ def convert(metadata: Any) -> None:
     click.echo(report(convert_project(Path(metadata.project_path))))
 
 
+@mlflow_commands.command(name="sync")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.pass_obj
+def sync(metadata: Any, env: str | None) -> None:
+    """Copy the runs recorded offline (server.offline in mlflow.yml) to the tracking server.
+
+    Safe to run again: runs already copied are skipped, an interrupted copy is redone."""
+    import os  # noqa: PLC0415
+
+    from .config import local_sqlite_path  # noqa: PLC0415
+    from .project_config import read_mlflow_credentials  # noqa: PLC0415
+
+    with _project_context(metadata, env) as context:
+        config = _read_config(context)
+        source = config.server.offline.tracking_uri
+        db_file = local_sqlite_path(source)
+        if db_file is None or not db_file.exists():
+            click.echo(f"Nothing to sync: there is no offline store at {source}.")
+            return
+        os.environ.update(read_mlflow_credentials(context, config.server.credentials))
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        from .sync import sync_offline_runs  # noqa: PLC0415
+        from .tracking import (  # noqa: PLC0415
+            authentication_error,
+            check_reachable,
+            register_request_header_provider,
+        )
+
+        check_reachable(config.server_uri, config.server.connect_timeout)
+        register_request_header_provider(config, context)
+        try:
+            report = sync_offline_runs(source, config.server_uri, config.server.mlflow_registry_uri)
+        except MlflowException as error:
+            if refused := authentication_error(error, config.server_uri, config):
+                raise click.ClickException(str(refused)) from None
+            raise
+    click.echo(report.summary())
+
+
 def _project_config(metadata: Any, env: str | None) -> Any:
+    with _project_context(metadata, env) as context:
+        return _read_config(context)
+
+
+def _read_config(context: Any) -> Any:
+    from .project_config import read_mlflow_config  # noqa: PLC0415
+
+    return read_mlflow_config(context)
+
+
+@contextlib.contextmanager
+def _project_context(metadata: Any, env: str | None) -> Iterator[Any]:
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
-
-    from .project_config import read_mlflow_config  # noqa: PLC0415
 
     project_path = Path(metadata.project_path)
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as session:
-        return read_mlflow_config(session.load_context())
+        yield session.load_context()

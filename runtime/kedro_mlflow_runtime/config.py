@@ -25,6 +25,8 @@ CONFIG_NAME = "mlflow"
 # Same patterns as kedro-mlflow, so an existing conf/ tree is found where it was.
 DEFAULT_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# Where runs go while `server.offline.enabled` (its own folder: its artifacts go in mlruns/ beside it).
+DEFAULT_OFFLINE_URI = "sqlite:///mlflow-offline/mlflow.db"
 # Where a local SQLite store keeps run artifacts and models, next to the database file.
 LOCAL_ARTIFACTS_DIR = "mlruns"
 # URIs that name a service, never a path (kedro-mlflow keeps them as they are too).
@@ -45,6 +47,20 @@ class RequestHeaderProviderOptions(_Section):
     init_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class OfflineOptions(_Section):
+    enabled: StrictBool = False
+    tracking_uri: str = DEFAULT_OFFLINE_URI
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _local_sqlite(cls, uri: str) -> str:
+        if not uri.strip().startswith("sqlite:///"):
+            raise ValueError(
+                "the offline store is a local SQLite file, e.g. sqlite:///mlflow-offline/mlflow.db"
+            )
+        return uri
+
+
 class ServerOptions(_Section):
     mlflow_tracking_uri: str | None = None
     mlflow_registry_uri: str | None = None
@@ -54,6 +70,8 @@ class ServerOptions(_Section):
     )
     # Addition: how long a tracking server may take to answer before `kedro run` stops, unstarted.
     connect_timeout: float = Field(default=15.0, gt=0)
+    # Addition: runs go to a local store; `kedro mlflow sync` copies them to the server later.
+    offline: OfflineOptions = Field(default_factory=OfflineOptions)
 
 
 class DisableTrackingOptions(_Section):
@@ -127,11 +145,20 @@ class MlflowConfig(_Section):
 
     @property
     def tracking_uri(self) -> str:
-        return self.server.mlflow_tracking_uri or DEFAULT_TRACKING_URI
+        """Where runs are recorded: the offline store while offline mode is on."""
+        if self.server.offline.enabled:
+            return self.server.offline.tracking_uri
+        return self.server_uri
 
     @property
     def registry_uri(self) -> str | None:
-        return self.server.mlflow_registry_uri
+        """Offline, models are registered in the offline store (None: the tracking URI)."""
+        return None if self.server.offline.enabled else self.server.mlflow_registry_uri
+
+    @property
+    def server_uri(self) -> str:
+        """The configured tracking store, offline mode or not (where `kedro mlflow sync` copies)."""
+        return self.server.mlflow_tracking_uri or DEFAULT_TRACKING_URI
 
 
 def load_mlflow_config(
@@ -165,6 +192,7 @@ def load_mlflow_config(
     _report_overridden_environment(config, raw, environ, project_path)
     if server.mlflow_registry_uri:
         server.mlflow_registry_uri = resolve_uri(server.mlflow_registry_uri, project_path)
+    server.offline.tracking_uri = resolve_uri(server.offline.tracking_uri, project_path)
     create_kwargs = config.tracking.experiment.create_experiment_kwargs
     if create_kwargs.artifact_location:
         create_kwargs.artifact_location = resolve_uri(create_kwargs.artifact_location, project_path)
@@ -178,11 +206,11 @@ def _report_overridden_environment(
     in_file = {
         "MLFLOW_TRACKING_URI": (
             (raw.get("server") or {}).get("mlflow_tracking_uri"),
-            config.tracking_uri,
+            config.server_uri,
         ),
         "MLFLOW_REGISTRY_URI": (
             (raw.get("server") or {}).get("mlflow_registry_uri"),
-            config.registry_uri,
+            config.server.mlflow_registry_uri,
         ),
         "MLFLOW_EXPERIMENT_NAME": (
             ((raw.get("tracking") or {}).get("experiment") or {}).get("name"),

@@ -92,14 +92,8 @@ class TrackingSession:
             session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except MlflowException as error:
             _restore_env(saved_env)
-            if _http_status(error) in (401, 403):
-                raise TrackingAuthenticationError(
-                    f"The tracking server at {config.tracking_uri} refused the credentials "
-                    f"(HTTP {_http_status(error)}). Check MLFLOW_TRACKING_USERNAME and "
-                    f"MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN): in the credentials.yml "
-                    f"entry named by server.credentials in mlflow.yml "
-                    f"({config.server.credentials or 'none set'}), or in your environment."
-                ) from None
+            if refused := authentication_error(error, config.tracking_uri, config):
+                raise refused from None
             raise
         except BaseException:
             _restore_env(saved_env)
@@ -127,6 +121,12 @@ class TrackingSession:
             session.experiment_id,
             config.tracking_uri,
         )
+        if config.server.offline.enabled:
+            logger.info(
+                "Offline mode (server.offline.enabled in mlflow.yml): `kedro mlflow sync` copies "
+                "this run to %s",
+                config.server_uri,
+            )
         return session
 
     @classmethod
@@ -304,6 +304,21 @@ class TrackingAuthenticationError(RuntimeError):
     """The tracking server refused the credentials; nothing ran."""
 
 
+def authentication_error(
+    error: MlflowException, uri: str, config: MlflowConfig
+) -> TrackingAuthenticationError | None:
+    """What to tell the user when `error` is the server refusing the login (else None)."""
+    status = _http_status(error)
+    if status not in (401, 403):
+        return None
+    return TrackingAuthenticationError(
+        f"The tracking server at {uri} refused the credentials (HTTP {status}). Check "
+        f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN): in "
+        f"the credentials.yml entry named by server.credentials in mlflow.yml "
+        f"({config.server.credentials or 'none set'}), or in your environment."
+    )
+
+
 def _http_status(error: MlflowException) -> int | None:
     status = getattr(error, "get_http_status_code", lambda: None)()
     if status in (401, 403):
@@ -331,15 +346,20 @@ def check_reachable(uri: str, timeout: float) -> None:
         raise TrackingUnavailableError(
             f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}). "
             f"Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
-            f"(server.connect_timeout sets the wait). To run without tracking, list the "
-            f"pipeline under tracking.disable_tracking.pipelines, e.g. in conf/local/mlflow.yml."
+            f"(server.connect_timeout sets the wait). To run without the server, set "
+            f"server.offline.enabled: true in conf/local/mlflow.yml (runs are kept locally; "
+            f"`kedro mlflow sync` copies them to the server later), or list the pipeline under "
+            f"tracking.disable_tracking.pipelines to run it untracked."
         ) from None
 
 
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
     check_reachable(config.tracking_uri, config.server.connect_timeout)
-    _register_request_header_provider(config, context)
+    db_file = local_sqlite_path(config.tracking_uri)
+    if db_file is not None:  # SQLite creates the file, not its folder (the offline store's)
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    register_request_header_provider(config, context)
     # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
     mlflow.set_tracking_uri(config.tracking_uri)
     if config.registry_uri:
@@ -398,7 +418,7 @@ def _default_artifact_location(tracking_uri: str, experiment_name: str) -> str |
     return (db_file.parent / LOCAL_ARTIFACTS_DIR / folder).as_uri()
 
 
-def _register_request_header_provider(config: MlflowConfig, context: Any) -> None:
+def register_request_header_provider(config: MlflowConfig, context: Any) -> None:
     options = config.server.request_header_provider
     if not options.type:
         return

@@ -1,0 +1,301 @@
+"""`kedro mlflow sync`: copy the runs of the offline store to the tracking server, once each.
+
+Each copy is tagged with the id of the offline run it comes from, and the tag that marks it
+complete is set last. So a second sync skips what the first one copied, and a sync that was
+interrupted mid-run is redone: its partial copy is deleted first. A copy keeps the run's name,
+times, status, tags, params, every metric point, artifacts, logged models (their MLmodel now
+naming the server's run and model) and registered versions of those models.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow.artifacts
+from mlflow import MlflowClient
+from mlflow.entities import LoggedModelOutput, Metric, Param, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+logger = logging.getLogger(__name__)
+
+OFFLINE_RUN_TAG = "kedro_mlflow.offline_run_id"  # on the server's copy: the run it copies
+COMPLETE_TAG = "kedro_mlflow.sync_complete"  # on the server's copy, set once all is copied
+SYNCED_TO_TAG = "kedro_mlflow.synced_to"  # on the offline run: its copy on the server
+_PARENT_TAG = "mlflow.parentRunId"
+_UNFINISHED = ("RUNNING", "SCHEDULED")
+
+
+@dataclass
+class SyncReport:
+    source: str
+    destination: str
+    copied: list[tuple[str, str]] = field(default_factory=list)  # (offline run, server run)
+    already_synced: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    redone: list[str] = field(default_factory=list)  # partial copies deleted and made again
+
+    def summary(self) -> str:
+        lines = [
+            f"Synced {len(self.copied)} run(s) from {self.source} to {self.destination}; "
+            f"{len(self.already_synced)} already there."
+        ]
+        lines += [f"  {offline} -> {copy}" for offline, copy in self.copied]
+        if self.redone:
+            lines.append(f"Redone after an interrupted sync: {', '.join(self.redone)}")
+        if self.unfinished:
+            lines.append(
+                f"Not synced, still running (or killed without ending): "
+                f"{', '.join(self.unfinished)}. They are synced once they end; a run whose "
+                f"process died can be ended with `mlflow runs` tools or the MLflow UI."
+            )
+        return "\n".join(lines)
+
+
+def sync_offline_runs(
+    source_uri: str, destination_uri: str, destination_registry_uri: str | None = None
+) -> SyncReport:
+    """Copy every finished run of `source_uri` that `destination_uri` does not hold yet."""
+    if source_uri == destination_uri:
+        raise ValueError(
+            f"mlflow.yml: server.offline.tracking_uri and server.mlflow_tracking_uri are both "
+            f"{source_uri}: point mlflow_tracking_uri at the server to sync to"
+        )
+    source = MlflowClient(source_uri)
+    destination = MlflowClient(destination_uri, registry_uri=destination_registry_uri)
+    report = SyncReport(source_uri, destination_uri)
+    for experiment in source.search_experiments():
+        runs = list(_pages(lambda token, e=experiment: source.search_runs(
+            [e.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, page_token=token
+        )))  # fmt: skip
+        if runs:
+            _sync_experiment(source, destination, experiment, runs, report)
+    return report
+
+
+def _sync_experiment(
+    source: MlflowClient,
+    destination: MlflowClient,
+    experiment: Any,
+    runs: list[Any],
+    report: SyncReport,
+) -> None:
+    target = _experiment_on(destination, experiment)
+    copies = _copies_on(destination, target)
+    copy_of = {
+        offline: complete[0].info.run_id
+        for offline, found in copies.items()
+        if (complete := [run for run in found if _complete(run)])
+    }
+    # parents first, so that children can point to their parent's copy
+    for run in sorted(runs, key=lambda r: (_PARENT_TAG in r.data.tags, r.info.start_time)):
+        offline_id = run.info.run_id
+        if offline_id in copy_of:
+            report.already_synced.append(offline_id)
+            continue
+        if run.info.status in _UNFINISHED:
+            report.unfinished.append(offline_id)
+            continue
+        if offline_id in copies:  # copies a sync did not finish
+            for partial in copies[offline_id]:
+                _delete_partial_copy(destination, partial.info.run_id)
+            report.redone.append(offline_id)
+        copy_id = _copy_run(source, destination, run, target, copy_of)
+        copy_of[offline_id] = copy_id
+        report.copied.append((offline_id, copy_id))
+        source.set_tag(offline_id, SYNCED_TO_TAG, _run_address(destination, target, copy_id))
+
+
+def _copy_run(
+    source: MlflowClient,
+    destination: MlflowClient,
+    run: Any,
+    experiment_id: str,
+    copy_of: dict[str, str],
+) -> str:
+    offline_id = run.info.run_id
+    tags = {k: v for k, v in run.data.tags.items() if k not in ("mlflow.runName", SYNCED_TO_TAG)}
+    parent = tags.pop(_PARENT_TAG, None)
+    if parent in copy_of:
+        tags[_PARENT_TAG] = copy_of[parent]
+    tags[OFFLINE_RUN_TAG] = offline_id
+    copy_id = destination.create_run(
+        experiment_id, start_time=run.info.start_time, tags=tags, run_name=run.info.run_name
+    ).info.run_id
+
+    params = [Param(key, value) for key, value in run.data.params.items()]
+    for batch in _chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
+        destination.log_batch(copy_id, params=batch)
+    points = [
+        Metric(key, point.value, point.timestamp, point.step)
+        for key in run.data.metrics
+        for point in source.get_metric_history(offline_id, key)
+    ]
+    for batch in _chunks(points, MAX_METRICS_PER_BATCH):
+        destination.log_batch(copy_id, metrics=batch)
+    if source.list_artifacts(offline_id):
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=offline_id, dst_path=tmp, tracking_uri=source.tracking_uri
+            )
+            destination.log_artifacts(copy_id, local)
+
+    model_copies = _copy_models(source, destination, run, experiment_id, copy_id)
+    outputs = [
+        LoggedModelOutput(model_copies[output.model_id], output.step)
+        for output in (run.outputs.model_outputs if run.outputs else [])
+        if output.model_id in model_copies
+    ]
+    if outputs:
+        destination.log_outputs(copy_id, outputs)
+    _copy_registered_versions(source, destination, offline_id, copy_id, model_copies)
+
+    destination.set_terminated(copy_id, run.info.status, run.info.end_time)
+    destination.set_tag(copy_id, COMPLETE_TAG, "true")
+    return copy_id
+
+
+def _copy_models(
+    source: MlflowClient, destination: MlflowClient, run: Any, experiment_id: str, copy_id: str
+) -> dict[str, str]:
+    """The run's logged models (MLflow 3 keeps them beside the run, not in its artifacts)."""
+    offline_id = run.info.run_id
+    models = _pages(lambda token: source.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{offline_id}'",
+        page_token=token,
+    ))  # fmt: skip
+    copies = {}
+    for model in models:
+        if model.status != "READY":
+            continue  # a model whose upload failed offline: nothing to copy
+        copy = destination.create_logged_model(
+            experiment_id,
+            name=model.name,
+            source_run_id=copy_id,
+            tags=model.tags,
+            params=model.params,
+            model_type=model.model_type,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=model.artifact_location, dst_path=tmp
+            )
+            _point_mlmodel_at(Path(local), copy.model_id, copy_id)
+            destination.log_model_artifacts(copy.model_id, local)
+        destination.finalize_logged_model(copy.model_id, "READY")
+        copies[model.model_id] = copy.model_id
+    return copies
+
+
+def _point_mlmodel_at(model_dir: Path, model_id: str, run_id: str) -> None:
+    """The MLmodel file names the run and model it was logged with: name the server's copies."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.exists():
+        return
+    model = Model.load(str(mlmodel))
+    model.run_id = run_id
+    model.model_id = model_id
+    model.model_uuid = model_id  # MLflow 3 sets both to the model id
+    model.artifact_path = None  # where it lay in the offline store
+    model.save(str(mlmodel))
+
+
+def _copy_registered_versions(
+    source: MlflowClient,
+    destination: MlflowClient,
+    offline_id: str,
+    copy_id: str,
+    model_copies: dict[str, str],
+) -> None:
+    versions = source.search_model_versions(f"run_id = '{offline_id}'")
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        model_id = model_copies.get(_registered_model_id(version))
+        if model_id is None:
+            continue  # not one of the run's logged models (e.g. registered from a path)
+        try:
+            destination.get_registered_model(version.name)
+        except MlflowException:
+            destination.create_registered_model(version.name)
+        destination.create_model_version(
+            version.name,
+            source=f"models:/{model_id}",
+            run_id=copy_id,
+            tags=version.tags,
+            description=version.description,
+            model_id=model_id,
+        )
+
+
+def _registered_model_id(version: Any) -> str:
+    """The logged model a registered version was made from (searches leave model_id empty;
+    the source is then `models:/<model id>`)."""
+    if getattr(version, "model_id", None):
+        return version.model_id
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else ""
+
+
+def _delete_partial_copy(destination: MlflowClient, copy_id: str) -> None:
+    try:
+        versions = destination.search_model_versions(f"run_id = '{copy_id}'")
+    except MlflowException:  # a registry that cannot search by run: nothing to clean there
+        versions = []
+    for version in versions:
+        destination.delete_model_version(version.name, version.version)
+    destination.delete_run(copy_id)
+    logger.info("Deleted %s, a partial copy left by an interrupted sync", copy_id)
+
+
+def _experiment_on(destination: MlflowClient, experiment: Any) -> str:
+    """The server's experiment of the same name: created (or restored) when needed."""
+    existing = destination.get_experiment_by_name(experiment.name)
+    if existing is None:
+        tags = {k: v for k, v in experiment.tags.items() if not k.startswith("mlflow.")}
+        return destination.create_experiment(experiment.name, tags=tags or None)
+    if existing.lifecycle_stage == "deleted":
+        destination.restore_experiment(existing.experiment_id)
+    return existing.experiment_id
+
+
+def _copies_on(destination: MlflowClient, experiment_id: str) -> dict[str, list[Any]]:
+    """Runs of the server's experiment that copy an offline run, by offline run id."""
+    found = _pages(lambda token: destination.search_runs(
+        [experiment_id], filter_string=f"tags.`{OFFLINE_RUN_TAG}` LIKE '%'",
+        run_view_type=ViewType.ACTIVE_ONLY, page_token=token,
+    ))  # fmt: skip
+    copies: dict[str, list[Any]] = {}
+    for run in found:
+        copies.setdefault(run.data.tags[OFFLINE_RUN_TAG], []).append(run)
+    return copies
+
+
+def _complete(run: Any) -> bool:
+    return run.data.tags.get(COMPLETE_TAG) == "true"
+
+
+def _run_address(destination: MlflowClient, experiment_id: str, run_id: str) -> str:
+    uri = destination.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{uri} run {run_id}"
+
+
+def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

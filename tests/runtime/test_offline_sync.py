@@ -1,0 +1,187 @@
+"""Offline mode (`server.offline.enabled`): runs go to a local SQLite store with no server
+needed, and `kedro mlflow sync` copies them to the server (params, metric histories, tags,
+artifacts, logged models, registered versions, parent/child links), once each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from kedro_mlflow_runtime.sync import (
+    COMPLETE_TAG,
+    OFFLINE_RUN_TAG,
+    SYNCED_TO_TAG,
+    sync_offline_runs,
+)
+from tests.conftest import free_port, recorded_runs
+
+pytestmark = pytest.mark.e2e
+
+TRACKED_CATALOG = """
+raw:
+  type: json.JSONDataset
+  filepath: data/raw.json
+scaled:
+  type: kedro_mlflow_runtime.MlflowMetricHistoryDataset
+result:
+  type: kedro_mlflow_runtime.MlflowArtifactDataset
+  dataset:
+    type: json.JSONDataset
+    filepath: data/result.json
+fitted:
+  type: pickle.PickleDataset
+  filepath: data/fitted.pkl
+"""
+NAMESPACE_PARAMETERS = """
+left:
+  factor: 3
+  model: {offset: 1}
+right:
+  model: {offset: 100}
+"""
+
+
+def offline_yml(project, server_uri: str) -> None:
+    project.mlflow_yml(
+        f"server:\n  mlflow_tracking_uri: {server_uri}\n  offline:\n    enabled: true\n"
+        f"tracking:\n  experiment:\n    name: offline-{project.package}\n"
+        f"  run:\n    nesting: namespace\n"
+    )
+
+
+def sync(project) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "mlflow", "sync"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_offline_runs_need_no_server_and_sync_copies_them_once(project, mlflow_server):
+    experiment = f"offline-{project.package}"
+    project.write("conf/base/catalog.yml", TRACKED_CATALOG)
+    parameters = project.path / "conf/base/parameters.yml"
+    parameters.write_text(parameters.read_text() + NAMESPACE_PARAMETERS)
+    # offline: the configured server does not even exist
+    offline_yml(project, f"http://127.0.0.1:{free_port()}")
+    project.run("steps")
+    project.run("ml")
+    project.run("namespaced")
+    offline_store = project.path / "mlflow-offline" / "mlflow.db"
+    offline_runs = recorded_runs(offline_store)
+    assert len(offline_runs) == 5  # steps, ml, namespaced + its two namespace children
+    assert not project.db.exists()
+
+    offline_yml(project, mlflow_server.uri)  # back online
+    assert recorded_runs(mlflow_server.uri, experiment) == []
+    first = sync(project)
+    assert f"Synced 5 run(s) from sqlite:///{offline_store} to {mlflow_server.uri}" in first.stdout
+
+    copies = recorded_runs(mlflow_server.uri, experiment)
+    assert len(copies) == 5
+    assert_copied(offline_runs, copies, MlflowClient(f"sqlite:///{offline_store}"))
+    by_name = {run.info.run_name: run for run in copies}
+    assert_artifacts_and_history_copied(by_name["steps"], mlflow_server.uri)
+    parent = by_name["namespaced"]  # children point to the parent's copy
+    children = [r for r in copies if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == ["left", "right"]
+    ml = by_name["ml"]
+    assert_model_copied(ml, mlflow_server.uri)
+
+    client = MlflowClient(mlflow_server.uri)
+    second = sync(project)  # idempotent: nothing more on the server
+    assert "Synced 0 run(s)" in second.stdout and "5 already there" in second.stdout
+    assert len(recorded_runs(mlflow_server.uri, experiment)) == 5
+    assert len(client.search_model_versions("name = 'tiny_registered'")) == 1
+    assert len(client.search_logged_models([ml.info.experiment_id])) == 1
+
+
+def test_an_interrupted_sync_is_redone_and_running_runs_wait(project, tmp_path):
+    """Against two SQLite stores: the copy logic does not depend on the transport."""
+    offline_yml(project, f"sqlite:///{tmp_path / 'server.db'}")
+    project.run()
+    offline_uri = f"sqlite:///{project.path / 'mlflow-offline' / 'mlflow.db'}"
+    server_uri = f"sqlite:///{tmp_path / 'server.db'}"
+    offline, server = MlflowClient(offline_uri), MlflowClient(server_uri)
+    [finished] = recorded_runs(project.path / "mlflow-offline" / "mlflow.db")
+    still_running = offline.create_run(finished.info.experiment_id).info.run_id
+    # what a sync killed mid-copy leaves: a copy without the completion tag
+    experiment = server.create_experiment(f"offline-{project.package}")
+    partial = server.create_run(experiment, tags={OFFLINE_RUN_TAG: finished.info.run_id})
+
+    report = sync_offline_runs(offline_uri, server_uri)
+    assert report.redone == [finished.info.run_id]
+    assert report.unfinished == [still_running]
+    [(_, copy_id)] = report.copied
+    assert server.get_run(partial.info.run_id).info.lifecycle_stage == "deleted"
+    [copy] = recorded_runs(server_uri, f"offline-{project.package}")
+    assert copy.info.run_id == copy_id
+    assert copy.data.params == finished.data.params
+
+    offline.set_terminated(still_running)  # it ended: the next sync takes it
+    again = sync_offline_runs(offline_uri, server_uri)
+    assert (len(again.copied), again.already_synced) == (1, [finished.info.run_id])
+
+
+def test_sync_without_an_offline_store_says_so(project, mlflow_server):
+    project.mlflow_yml(f"server:\n  mlflow_tracking_uri: {mlflow_server.uri}\n")
+    result = sync(project)
+    assert "Nothing to sync: there is no offline store at sqlite:///" in result.stdout
+
+
+def assert_copied(offline_runs, copies, offline) -> None:
+    copy_of = {run.data.tags[OFFLINE_RUN_TAG]: run for run in copies}
+    for original in offline_runs:
+        copy = copy_of[original.info.run_id]
+        assert copy.data.tags[COMPLETE_TAG] == "true"
+        assert (copy.info.run_name, copy.info.status) == (original.info.run_name, "FINISHED")
+        assert (copy.info.start_time, copy.info.end_time) == (
+            original.info.start_time,
+            original.info.end_time,
+        )
+        assert copy.data.params == original.data.params
+        assert copy.data.metrics == original.data.metrics
+        for key in ("kedro_command", "kedro_pipeline", "mlflow.user"):
+            assert copy.data.tags.get(key) == original.data.tags.get(key)
+        # the offline run says where its copy is
+        synced_to = offline.get_run(original.info.run_id).data.tags[SYNCED_TO_TAG]
+        assert synced_to.endswith(f"/runs/{copy.info.run_id}")
+
+
+def assert_artifacts_and_history_copied(steps, server_uri: str) -> None:
+    client = MlflowClient(server_uri)
+    history = client.get_metric_history(steps.info.run_id, "scaled")
+    assert [(p.step, p.value) for p in history] == [(0, 2.0), (1, 4.0), (2, 6.0)]
+    [artifact] = client.list_artifacts(steps.info.run_id)
+    assert artifact.path == "result.json"
+    local = mlflow.artifacts.download_artifacts(
+        run_id=steps.info.run_id, artifact_path="result.json", tracking_uri=server_uri
+    )
+    assert json.loads(Path(local).read_text()) == 13  # sum(2, 4, 6) + offset 1
+
+
+def assert_model_copied(ml, server_uri: str) -> None:
+    """The pipeline model: a logged model of the copy, loadable from the server, registered."""
+    client = MlflowClient(server_uri)
+    [model] = client.search_logged_models([ml.info.experiment_id])
+    assert (model.name, model.source_run_id) == ("tiny_model", ml.info.run_id)
+    assert [o.model_id for o in client.get_run(ml.info.run_id).outputs.model_outputs] == [
+        model.model_id
+    ]
+    mlflow.set_tracking_uri(server_uri)
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
+    assert loaded.predict([10]) == [22.0]
+    assert (loaded.metadata.run_id, loaded.metadata.model_id) == (ml.info.run_id, model.model_id)
+    [version] = client.search_model_versions("name = 'tiny_registered'")
+    assert (version.run_id, version.source) == (ml.info.run_id, f"models:/{model.model_id}")
