@@ -94,9 +94,13 @@ class TrackingSession:
             _restore_env(saved_env)
             if refused := authentication_error(error, config.tracking_uri, config):
                 raise refused from None
+            if unwritable := unwritable_store_error(error, config.tracking_uri):
+                raise unwritable from None
             raise
-        except BaseException:
+        except BaseException as error:
             _restore_env(saved_env)
+            if unwritable := unwritable_store_error(error, config.tracking_uri):
+                raise unwritable from None
             raise
         session._saved_env = saved_env
         handle, ledger = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
@@ -325,6 +329,32 @@ def _http_status(error: MlflowException) -> int | None:
         return status
     match = re.search(r"error code (40[13])\b", str(error))
     return int(match.group(1)) if match else status
+
+
+class TrackingStoreUnwritableError(RuntimeError):
+    """The tracking store can be read but not written (or not created); nothing ran."""
+
+
+# What SQLite (through SQLAlchemy and MLflow) says when it may not write the file or its folder
+_UNWRITABLE = re.compile(
+    r"attempt to write a readonly database|unable to open database file|read-only file system"
+    r"|Permission denied|Operation not permitted",
+    re.IGNORECASE,
+)
+
+
+def unwritable_store_error(error: BaseException, uri: str) -> TrackingStoreUnwritableError | None:
+    """What to tell the user when a local store cannot be written (else None)."""
+    db_file = local_sqlite_path(uri)
+    match = _UNWRITABLE.search(str(error))
+    if db_file is None or match is None:
+        return None
+    return TrackingStoreUnwritableError(
+        f"The tracking store {uri} is read-only: MLflow cannot write {db_file} or its folder "
+        f"({match.group(0)}). Make them writable for this user (an immutable file also needs "
+        f"`chattr -i`), or point server.mlflow_tracking_uri in conf/base/mlflow.yml (or "
+        f"conf/local/mlflow.yml) at a writable store. No node has run."
+    )
 
 
 class TrackingUnavailableError(RuntimeError):

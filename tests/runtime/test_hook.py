@@ -474,6 +474,44 @@ def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
     assert not (project.path / "data/result.json").exists()
 
 
+@pytest.fixture
+def immutable():
+    """Make files unwritable even for root (tests run as root, which ignores permissions)."""
+    frozen = []
+
+    def freeze(path: Path) -> None:
+        done = subprocess.run(
+            ["chattr", "+i", str(path)], check=False, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"chattr +i is not supported here: {done.stderr.strip()}")
+        frozen.append(path)
+
+    yield freeze
+    for path in frozen:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_tracking_store_stops_the_run_before_any_node(project, immutable):
+    from kedro_mlflow_runtime.tracking import TrackingStoreUnwritableError
+
+    # a first run in another process: this one must open the store read-only from the start
+    first = subprocess.run(
+        [sys.executable, "-m", "kedro", "run"], cwd=project.path, capture_output=True, check=False
+    )
+    assert first.returncode == 0, first.stderr
+    (project.path / "data/result.json").unlink()
+    immutable(project.db)
+    with pytest.raises(TrackingStoreUnwritableError) as raised:
+        project.run()
+    message = str(raised.value)
+    assert f"The tracking store sqlite:///{project.db} is read-only" in message
+    assert "attempt to write a readonly database" in message
+    assert "server.mlflow_tracking_uri" in message
+    assert not (project.path / "data/result.json").exists()
+    assert len(recorded_runs(project.db)) == 1  # the store itself is intact
+
+
 def test_malformed_yaml_names_the_file(project):
     project.mlflow_yml("server:\n  mlflow_tracking_uri: [unclosed\n")
     with pytest.raises(Exception, match=r"Invalid YAML or JSON file .*conf/base/mlflow.yml"):
