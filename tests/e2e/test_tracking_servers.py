@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow.artifacts
 import pytest
 from mlflow import MlflowClient
 
@@ -74,6 +75,14 @@ def test_a_generated_project_records_everything_on_the_server(env, request, tmp_
     models = client.search_logged_models([run.info.experiment_id])
     assert sorted(m.name for m in models) == ["classifier", "inference_model"]
     assert not (project / "mlflow.db").exists()  # nothing went to the local store
+    if login:  # the password is nowhere in what the server holds
+        recorded = [*run.data.params.values(), *run.data.tags.values()]
+        assert not any(PASSWORD in value for value in recorded)
+        folders = [download(server.uri, tmp_path / "run", run_id=run.info.run_id)]
+        folders += [download(server.uri, tmp_path / m.name, m.artifact_location) for m in models]
+        files = [f for folder in folders for f in folder.rglob("*") if f.is_file()]
+        assert len(files) > 10  # the plot, the metrics' files, both models and their code
+        assert not [f for f in files if PASSWORD.encode() in f.read_bytes()]
     if env == "postgres":  # the run really lives in PostgreSQL
         import sqlalchemy
 
@@ -82,3 +91,11 @@ def test_a_generated_project_records_everything_on_the_server(env, request, tmp_
             stored = db.execute(sqlalchemy.text("SELECT run_uuid FROM runs")).scalars().all()
         engine.dispose()
         assert run.info.run_id in stored
+
+
+def download(uri: str, dst: Path, artifact_uri: str | None = None, run_id: str | None = None):
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, run_id=run_id, dst_path=str(dst), tracking_uri=uri
+        )
+    )
