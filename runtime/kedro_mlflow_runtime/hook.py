@@ -103,17 +103,20 @@ class MlflowHook:
 
             check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
 
-        from .tracking import RunHandoff, TrackingSession  # noqa: PLC0415 - first mlflow import
+        from .import_cost import importing_mlflow  # noqa: PLC0415
 
-        self.session = TrackingSession.start(
-            config,
-            project_path=Path(run_params.get("project_path") or "."),
-            run_name=config.tracking.run.name or "+".join(names),
-            tags={**tags, **long_param_tags},
-            credentials=self._credentials,
-            context=self._context,
-            handoff=RunHandoff.from_run(run_params.get("runtime_params")),
-        )
+        with importing_mlflow():
+            from .tracking import RunHandoff, TrackingSession  # noqa: PLC0415 - imports mlflow
+
+            self.session = TrackingSession.start(
+                config,
+                project_path=Path(run_params.get("project_path") or "."),
+                run_name=config.tracking.run.name or "+".join(names),
+                tags={**tags, **long_param_tags},
+                credentials=self._credentials,
+                context=self._context,
+                handoff=RunHandoff.from_run(run_params.get("runtime_params")),
+            )
         try:
             if nested:
                 namespaces = {

@@ -109,9 +109,12 @@ def client_for(tracking_uri: str, registry_uri: str | None = None) -> Any:
     """One MlflowClient per store and process (created on first use: imports mlflow)."""
     key = (tracking_uri, registry_uri)
     if key not in _clients:
-        from mlflow import MlflowClient  # noqa: PLC0415
+        from .import_cost import importing_mlflow  # noqa: PLC0415
 
-        _clients[key] = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+        with importing_mlflow():  # in ParallelRunner workers, the first dataset save
+            from mlflow import MlflowClient  # noqa: PLC0415
+
+            _clients[key] = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     return _clients[key]
 
 
