@@ -145,12 +145,20 @@ def sync(metadata: Any, env: str | None) -> None:
 
         from .sync import sync_offline_runs  # noqa: PLC0415
         from .tracking import (  # noqa: PLC0415
+            TrackingUnavailableError,
             authentication_error,
             check_reachable,
             register_request_header_provider,
         )
 
-        check_reachable(config.server_uri, config.server.connect_timeout)
+        try:
+            check_reachable(config.server_uri, config.server.connect_timeout)
+        except TrackingUnavailableError:
+            raise click.ClickException(
+                f"Cannot reach the MLflow tracking server at {config.server_uri} within "
+                f"{config.server.connect_timeout:g} s: nothing was synced. Run `kedro mlflow "
+                f"sync` again once it answers (server.mlflow_tracking_uri in mlflow.yml)."
+            ) from None
         register_request_header_provider(config, context)
         try:
             report = sync_offline_runs(source, config.server_uri, config.server.mlflow_registry_uri)

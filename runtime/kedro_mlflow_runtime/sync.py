@@ -3,8 +3,8 @@
 Each copy is tagged with the id of the offline run it comes from, and the tag that marks it
 complete is set last. So a second sync skips what the first one copied, and a sync that was
 interrupted mid-run is redone: its partial copy is deleted first. A copy keeps the run's name,
-times, status, tags, params, every metric point, artifacts, logged models (their MLmodel now
-naming the server's run and model) and registered versions of those models.
+times, status, tags, params, every metric point, dataset inputs, artifacts, logged models (their
+MLmodel now naming the server's run and model) and registered versions of those models.
 """
 
 from __future__ import annotations
@@ -139,6 +139,8 @@ def _copy_run(
     ]
     for batch in _chunks(points, MAX_METRICS_PER_BATCH):
         destination.log_batch(copy_id, metrics=batch)
+    if run.inputs and run.inputs.dataset_inputs:  # datasets a node declared with mlflow.log_input
+        destination.log_inputs(copy_id, datasets=run.inputs.dataset_inputs)
     if source.list_artifacts(offline_id):
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(

@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput
 
 from kedro_mlflow_runtime.sync import (
     COMPLETE_TAG,
@@ -55,7 +56,7 @@ def offline_yml(project, server_uri: str) -> None:
     )
 
 
-def sync(project) -> subprocess.CompletedProcess[str]:
+def sync(project, expect_success: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "mlflow", "sync"],
         cwd=project.path,
@@ -64,7 +65,7 @@ def sync(project) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert (result.returncode == 0) is expect_success, result.stdout + result.stderr
     return result
 
 
@@ -115,6 +116,8 @@ def test_an_interrupted_sync_is_redone_and_running_runs_wait(project, tmp_path):
     server_uri = f"sqlite:///{tmp_path / 'server.db'}"
     offline, server = MlflowClient(offline_uri), MlflowClient(server_uri)
     [finished] = recorded_runs(project.path / "mlflow-offline" / "mlflow.db")
+    data = Dataset("raw", "d1g35t", "local", '{"uri": "data/raw.json"}')  # as mlflow.log_input
+    offline.log_inputs(finished.info.run_id, datasets=[DatasetInput(data)])
     still_running = offline.create_run(finished.info.experiment_id).info.run_id
     # what a sync killed mid-copy leaves: a copy without the completion tag
     experiment = server.create_experiment(f"offline-{project.package}")
@@ -128,6 +131,8 @@ def test_an_interrupted_sync_is_redone_and_running_runs_wait(project, tmp_path):
     [copy] = recorded_runs(server_uri, f"offline-{project.package}")
     assert copy.info.run_id == copy_id
     assert copy.data.params == finished.data.params
+    [dataset] = server.get_run(copy_id).inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("raw", "d1g35t")
 
     offline.set_terminated(still_running)  # it ended: the next sync takes it
     again = sync_offline_runs(offline_uri, server_uri)
@@ -185,3 +190,19 @@ def assert_model_copied(ml, server_uri: str) -> None:
     assert (loaded.metadata.run_id, loaded.metadata.model_id) == (ml.info.run_id, model.model_id)
     [version] = client.search_model_versions("name = 'tiny_registered'")
     assert (version.run_id, version.source) == (ml.info.run_id, f"models:/{model.model_id}")
+
+
+def test_sync_to_a_server_that_does_not_answer_syncs_nothing_and_says_so(project):
+    dead = f"http://127.0.0.1:{free_port()}"
+    offline_yml(project, dead)
+    project.run()
+    project.write(
+        "conf/base/mlflow.yml",
+        f"server:\n  mlflow_tracking_uri: {dead}\n  connect_timeout: 2\n"
+        f"  offline:\n    enabled: false\n",
+    )
+    result = sync(project, expect_success=False)
+    assert f"Cannot reach the MLflow tracking server at {dead} within 2 s" in result.stderr
+    assert "nothing was synced" in result.stderr
+    [run] = recorded_runs(project.path / "mlflow-offline" / "mlflow.db")
+    assert "kedro_mlflow.synced_to" not in run.data.tags
