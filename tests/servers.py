@@ -98,17 +98,23 @@ class PostgresCluster:
     def uri(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, tool: str, *args: str) -> None:
+    def _run(self, tool: str, *args: str, check: bool = True) -> None:
         command = [str(self.bin / tool), *args]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, text=True, cwd=self.root)
+        subprocess.run(command, check=check, capture_output=True, text=True, cwd=self.root)
 
     def __enter__(self) -> PostgresCluster:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.root}"
-        log = str(self.root / "postgres.log")
-        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", log, "-o", options)
+        try:
+            self._run(
+                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+            )
+            options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.root}"
+            log = str(self.root / "postgres.log")
+            self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", log, "-o", options)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def create_database(self, name: str) -> str:
@@ -116,7 +122,8 @@ class PostgresCluster:
         return self.uri(name)
 
     def __exit__(self, *exc_info: object) -> None:
-        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate")
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -124,7 +131,10 @@ def postgres_bin() -> Path:
     """Where PostgreSQL's server tools are: on PATH, or Debian's versioned folder."""
     if initdb := shutil.which("initdb"):
         return Path(initdb).resolve().parent
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: [int(part) for part in path.parts[-3].split(".") if part.isdigit()],
+    )
     if not found:
         raise FileNotFoundError(
             "PostgreSQL's initdb was not found: install Debian's `postgresql` package "

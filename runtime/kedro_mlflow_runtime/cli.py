@@ -143,7 +143,7 @@ def sync(metadata: Any, env: str | None) -> None:
         os.environ.update(read_mlflow_credentials(context, config.server.credentials))
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-        from .sync import sync_offline_runs  # noqa: PLC0415
+        from .sync import SyncError, exclusive, sync_offline_runs  # noqa: PLC0415
         from .tracking import (  # noqa: PLC0415
             TrackingUnavailableError,
             authentication_error,
@@ -161,12 +161,19 @@ def sync(metadata: Any, env: str | None) -> None:
             ) from None
         register_request_header_provider(config, context)
         try:
-            report = sync_offline_runs(source, config.server_uri, config.server.mlflow_registry_uri)
+            with exclusive(db_file):
+                report = sync_offline_runs(
+                    source, config.server_uri, config.server.mlflow_registry_uri
+                )
+        except SyncError as error:  # the same store twice, a sync already running
+            raise click.ClickException(str(error)) from None
         except MlflowException as error:
             if refused := authentication_error(error, config.server_uri, config):
                 raise click.ClickException(str(refused)) from None
             raise
     click.echo(report.summary())
+    if report.failed:
+        raise SystemExit(1)
 
 
 def _project_config(metadata: Any, env: str | None) -> Any:

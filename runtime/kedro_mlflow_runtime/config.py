@@ -54,7 +54,8 @@ class OfflineOptions(_Section):
     @field_validator("tracking_uri")
     @classmethod
     def _local_sqlite(cls, uri: str) -> str:
-        if not uri.strip().startswith("sqlite:///"):
+        uri = uri.strip()
+        if not uri.startswith("sqlite:///") or local_sqlite_path(uri) is None:
             raise ValueError(
                 "the offline store is a local SQLite file, e.g. sqlite:///mlflow-offline/mlflow.db"
             )
@@ -152,8 +153,10 @@ class MlflowConfig(_Section):
 
     @property
     def registry_uri(self) -> str | None:
-        """Offline, models are registered in the offline store (None: the tracking URI)."""
-        return None if self.server.offline.enabled else self.server.mlflow_registry_uri
+        """Offline, models are registered in the offline store (never $MLFLOW_REGISTRY_URI's)."""
+        if self.server.offline.enabled:
+            return self.server.offline.tracking_uri
+        return self.server.mlflow_registry_uri
 
     @property
     def server_uri(self) -> str:

@@ -7,9 +7,12 @@ import), and at interpreter exit it walks them all again (about 0.7 s). So:
 
 - the collector is paused while mlflow is first imported and the store opened;
 - in a process started by the `kedro` CLI (workers included), what exists at that point is then
-  frozen (`gc.freeze`): it lives until the process exits anyway, and neither later collections
-  nor the exit walk it again. Elsewhere (a notebook, tests, an orchestrator running sessions in
-  its own process) nothing is frozen, since frozen garbage with reference cycles is never freed.
+  frozen (`gc.freeze`): nearly all of it (modules, classes, the session) lives until the process
+  exits anyway, and neither later collections nor the exit walk it again. The price: cyclic
+  garbage already made by then is never freed, a one-off, bounded amount in a process that ends
+  with the run. Elsewhere (a notebook, tests, an orchestrator running sessions in its own
+  process) nothing is frozen. The pause is process-wide (ThreadRunner's threads too) and lasts
+  only while mlflow is imported and the store opened.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 
+try:
+    import fcntl
+except ImportError:  # Windows: the stdlib has no advisory lock; syncs are not serialised there
+    fcntl = None  # type: ignore[assignment]
+
 logger = logging.getLogger(__name__)
 
 OFFLINE_RUN_TAG = "kedro_mlflow.offline_run_id"  # on the server's copy: the run it copies
@@ -30,6 +36,10 @@ COMPLETE_TAG = "kedro_mlflow.sync_complete"  # on the server's copy, set once al
 SYNCED_TO_TAG = "kedro_mlflow.synced_to"  # on the offline run: its copy on the server
 _PARENT_TAG = "mlflow.parentRunId"
 _UNFINISHED = ("RUNNING", "SCHEDULED")
+
+
+class SyncError(RuntimeError):
+    """Nothing was synced; the message says why and what to do."""
 
 
 @dataclass
@@ -40,6 +50,7 @@ class SyncReport:
     already_synced: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
     redone: list[str] = field(default_factory=list)  # partial copies deleted and made again
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (offline run, error)
 
     def summary(self) -> str:
         lines = [
@@ -53,8 +64,13 @@ class SyncReport:
             lines.append(
                 f"Not synced, still running (or killed without ending): "
                 f"{', '.join(self.unfinished)}. They are synced once they end; a run whose "
-                f"process died can be ended with `mlflow runs` tools or the MLflow UI."
+                f"process died can be ended with `mlflow runs` tools or the MLflow UI (its "
+                f"child runs wait for it)."
             )
+        for offline, error in self.failed:
+            lines.append(f"Failed to copy {offline}: {error}")
+        if self.failed:
+            lines.append("Run `kedro mlflow sync` again: failed copies are redone.")
         return "\n".join(lines)
 
 
@@ -63,20 +79,41 @@ def sync_offline_runs(
 ) -> SyncReport:
     """Copy every finished run of `source_uri` that `destination_uri` does not hold yet."""
     if source_uri == destination_uri:
-        raise ValueError(
+        raise SyncError(
             f"mlflow.yml: server.offline.tracking_uri and server.mlflow_tracking_uri are both "
             f"{source_uri}: point mlflow_tracking_uri at the server to sync to"
         )
     source = MlflowClient(source_uri)
-    destination = MlflowClient(destination_uri, registry_uri=destination_registry_uri)
+    # explicit: MLflow would otherwise fall back to the process's registry (the offline store's)
+    destination = MlflowClient(
+        destination_uri, registry_uri=destination_registry_uri or destination_uri
+    )
     report = SyncReport(source_uri, destination_uri)
-    for experiment in source.search_experiments():
+    experiments = _pages(lambda token: source.search_experiments(page_token=token))
+    for experiment in experiments:
         runs = list(_pages(lambda token, e=experiment: source.search_runs(
             [e.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, page_token=token
         )))  # fmt: skip
         if runs:
             _sync_experiment(source, destination, experiment, runs, report)
     return report
+
+
+@contextmanager
+def exclusive(source_db: Path) -> Iterator[None]:
+    """One sync of an offline store at a time: two would both copy the runs neither found."""
+    if fcntl is None:
+        yield
+        return
+    lock_path = source_db.with_name(source_db.name + ".sync-lock")
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncError(
+                f"Another `kedro mlflow sync` of {source_db} is running: wait for it to finish."
+            ) from None
+        yield
 
 
 def _sync_experiment(
@@ -93,20 +130,27 @@ def _sync_experiment(
         for offline, found in copies.items()
         if (complete := [run for run in found if _complete(run)])
     }
+    active = {run.info.run_id for run in runs}
     # parents first, so that children can point to their parent's copy
     for run in sorted(runs, key=lambda r: (_PARENT_TAG in r.data.tags, r.info.start_time)):
         offline_id = run.info.run_id
+        parent = run.data.tags.get(_PARENT_TAG)
         if offline_id in copy_of:
             report.already_synced.append(offline_id)
             continue
-        if run.info.status in _UNFINISHED:
+        # a child waits for its parent (still running, or failed to copy) to keep its link
+        if run.info.status in _UNFINISHED or (parent in active and parent not in copy_of):
             report.unfinished.append(offline_id)
             continue
-        if offline_id in copies:  # copies a sync did not finish
-            for partial in copies[offline_id]:
-                _delete_partial_copy(destination, partial.info.run_id)
-            report.redone.append(offline_id)
-        copy_id = _copy_run(source, destination, run, target, copy_of)
+        try:
+            if offline_id in copies:  # copies a sync did not finish
+                for partial in copies[offline_id]:
+                    _delete_partial_copy(destination, target, partial.info.run_id)
+                report.redone.append(offline_id)
+            copy_id = _copy_run(source, destination, run, target, copy_of)
+        except (MlflowException, OSError) as error:  # the others may still go through
+            report.failed.append((offline_id, f"{type(error).__name__}: {error}"))
+            continue
         copy_of[offline_id] = copy_id
         report.copied.append((offline_id, copy_id))
         source.set_tag(offline_id, SYNCED_TO_TAG, _run_address(destination, target, copy_id))
@@ -180,7 +224,8 @@ def _copy_models(
             experiment_id,
             name=model.name,
             source_run_id=copy_id,
-            tags=model.tags,
+            # mlflow.modelVersions lists the offline registry's versions: the server keeps its own
+            tags={k: v for k, v in model.tags.items() if k != "mlflow.modelVersions"},
             params=model.params,
             model_type=model.model_type,
         )
@@ -243,13 +288,19 @@ def _registered_model_id(version: Any) -> str:
     return source.removeprefix("models:/") if source.startswith("models:/m-") else ""
 
 
-def _delete_partial_copy(destination: MlflowClient, copy_id: str) -> None:
+def _delete_partial_copy(destination: MlflowClient, experiment_id: str, copy_id: str) -> None:
+    """What an interrupted sync made for one run: its registered versions, models and the run."""
     try:
         versions = destination.search_model_versions(f"run_id = '{copy_id}'")
     except MlflowException:  # a registry that cannot search by run: nothing to clean there
         versions = []
     for version in versions:
         destination.delete_model_version(version.name, version.version)
+    models = _pages(lambda token: destination.search_logged_models(
+        [experiment_id], filter_string=f"source_run_id = '{copy_id}'", page_token=token
+    ))  # fmt: skip
+    for model in list(models):
+        destination.delete_logged_model(model.model_id)
     destination.delete_run(copy_id)
     logger.info("Deleted %s, a partial copy left by an interrupted sync", copy_id)
 

@@ -25,6 +25,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.tracking._model_registry import utils as _registry_utils
 from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 
 from . import run_context
@@ -33,7 +34,13 @@ from .config import LOCAL_ARTIFACTS_DIR, MlflowConfig, MlflowConfigError, local_
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_TAG_LENGTH = 5000
-_EXPORTED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", run_context.NOT_LOGGED_ENV)
+_EXPORTED_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    run_context.NOT_LOGGED_ENV,
+)
+_REGISTRY_GLOBAL = "registry-uri"  # key of mlflow.set_registry_uri's module-level value in saved
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class TrackingSession:
         # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the caller's values at
         # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
         saved_env = {name: os.environ.get(name) for name in _EXPORTED_ENV}
+        saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
         try:
             client = _connect(config, credentials or {}, context)
             session = cls._open_run(client, config, project_path, run_name, tags, handoff)
@@ -336,18 +344,24 @@ class TrackingStoreUnwritableError(RuntimeError):
 
 
 # What SQLite (through SQLAlchemy and MLflow) says when it may not write the file or its folder
-_UNWRITABLE = re.compile(
-    r"attempt to write a readonly database|unable to open database file|read-only file system"
-    r"|Permission denied|Operation not permitted",
+_UNWRITABLE_DB = re.compile(
+    r"attempt to write a readonly database|unable to open database file|read-only file system",
     re.IGNORECASE,
 )
+# ... and what creating the store's folder says (only about that folder: see below)
+_NO_PERMISSION = re.compile(r"Permission denied|Operation not permitted", re.IGNORECASE)
 
 
 def unwritable_store_error(error: BaseException, uri: str) -> TrackingStoreUnwritableError | None:
     """What to tell the user when a local store cannot be written (else None)."""
     db_file = local_sqlite_path(uri)
-    match = _UNWRITABLE.search(str(error))
-    if db_file is None or match is None:
+    if db_file is None:
+        return None
+    message = str(error)
+    match = _UNWRITABLE_DB.search(message)
+    if match is None and str(db_file.parent) in message:  # not a plugin's or an artifact's
+        match = _NO_PERMISSION.search(message)
+    if match is None:
         return None
     return TrackingStoreUnwritableError(
         f"The tracking store {uri} is read-only: MLflow cannot write {db_file} or its folder "
@@ -408,6 +422,11 @@ def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any)
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:
+    """Undo what the run set process-wide, so that the next run in this process (a notebook, an
+    orchestrator, tests) resolves its own store and registry, not this run's."""
+    saved = dict(saved)
+    if _REGISTRY_GLOBAL in saved:  # set_registry_uri keeps a module-level value besides the env
+        _registry_utils._registry_uri = saved.pop(_REGISTRY_GLOBAL)
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -420,12 +439,18 @@ def _experiment_id(client: MlflowClient, config: MlflowConfig, project_path: Pat
     experiment = client.get_experiment_by_name(options.name)
     if experiment is None:
         create = options.create_experiment_kwargs
-        return client.create_experiment(
-            options.name,
-            artifact_location=create.artifact_location
-            or _default_artifact_location(config.tracking_uri, options.name),
-            tags={k: str(v) for k, v in (create.tags or {}).items()} or None,
-        )
+        try:
+            return client.create_experiment(
+                options.name,
+                artifact_location=create.artifact_location
+                or _default_artifact_location(config.tracking_uri, options.name),
+                tags={k: str(v) for k, v in (create.tags or {}).items()} or None,
+            )
+        except MlflowException as error:
+            # several first runs at once (a team, an orchestrator): another one created it
+            experiment = client.get_experiment_by_name(options.name)
+            if experiment is None:
+                raise error from None
     if experiment.lifecycle_stage == "deleted":
         if not options.restore_if_deleted:
             raise MlflowConfigError(

@@ -111,18 +111,19 @@ def test_offline_mode_records_locally_and_keeps_the_server_for_sync():
     assert online.server.offline.tracking_uri == "sqlite:////proj/mlflow-offline/mlflow.db"
     offline = load({"server": {**server, "offline": {"enabled": True}}})
     assert offline.tracking_uri == "sqlite:////proj/mlflow-offline/mlflow.db"
-    assert offline.registry_uri is None  # models are registered in the offline store too
+    assert offline.registry_uri == offline.tracking_uri  # models are registered offline too
     assert offline.server_uri == "http://mlflow.example:80"  # where `kedro mlflow sync` goes
     custom = load({"server": {"offline": {"enabled": True, "tracking_uri": "sqlite:///off.db"}}})
     assert custom.tracking_uri == "sqlite:////proj/off.db"
 
 
 def test_the_offline_store_must_be_a_local_sqlite_file():
-    with pytest.raises(MlflowConfigError) as raised:
-        load({"server": {"offline": {"tracking_uri": "http://elsewhere:5000"}}})
-    assert "server.offline.tracking_uri: Value error, the offline store is a local SQLite" in str(
-        raised.value
-    )
+    for uri in ("http://elsewhere:5000", "sqlite:///:memory:"):
+        with pytest.raises(MlflowConfigError) as raised:
+            load({"server": {"offline": {"tracking_uri": uri}}})
+        assert "server.offline.tracking_uri: Value error, the offline store is a local SQLite" in (
+            str(raised.value)
+        )
 
 
 @pytest.mark.parametrize(

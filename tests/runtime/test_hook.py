@@ -475,21 +475,22 @@ def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
 
 
 @pytest.fixture
-def immutable():
+def immutable(tmp_path):
     """Make files unwritable even for root (tests run as root, which ignores permissions)."""
-    frozen = []
+    probe = tmp_path / "chattr-probe"
+    probe.touch()
+    done = subprocess.run(["chattr", "+i", str(probe)], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {done.stderr.strip()}")
+    frozen = [probe]
 
     def freeze(path: Path) -> None:
-        done = subprocess.run(
-            ["chattr", "+i", str(path)], check=False, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            pytest.skip(f"chattr +i is not supported here: {done.stderr.strip()}")
+        subprocess.run(["chattr", "+i", str(path)], check=True)
         frozen.append(path)
 
     yield freeze
-    for path in frozen:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
+    for path in frozen:  # every one, even if one fails
+        subprocess.run(["chattr", "-i", str(path)], check=False)
 
 
 def test_a_read_only_tracking_store_stops_the_run_before_any_node(project, immutable):

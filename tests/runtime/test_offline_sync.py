@@ -5,6 +5,7 @@ artifacts, logged models, registered versions, parent/child links), once each.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from kedro_mlflow_runtime.sync import (
     COMPLETE_TAG,
     OFFLINE_RUN_TAG,
     SYNCED_TO_TAG,
+    SyncError,
+    exclusive,
     sync_offline_runs,
 )
 from tests.conftest import free_port, recorded_runs
@@ -122,21 +125,81 @@ def test_an_interrupted_sync_is_redone_and_running_runs_wait(project, tmp_path):
     # what a sync killed mid-copy leaves: a copy without the completion tag
     experiment = server.create_experiment(f"offline-{project.package}")
     partial = server.create_run(experiment, tags={OFFLINE_RUN_TAG: finished.info.run_id})
+    half_model = server.create_logged_model(experiment, "tiny_model", partial.info.run_id)
 
     report = sync_offline_runs(offline_uri, server_uri)
     assert report.redone == [finished.info.run_id]
     assert report.unfinished == [still_running]
     [(_, copy_id)] = report.copied
     assert server.get_run(partial.info.run_id).info.lifecycle_stage == "deleted"
+    assert half_model.model_id not in [
+        m.model_id for m in server.search_logged_models([experiment])
+    ]
     [copy] = recorded_runs(server_uri, f"offline-{project.package}")
     assert copy.info.run_id == copy_id
     assert copy.data.params == finished.data.params
     [dataset] = server.get_run(copy_id).inputs.dataset_inputs
     assert (dataset.dataset.name, dataset.dataset.digest) == ("raw", "d1g35t")
 
-    offline.set_terminated(still_running)  # it ended: the next sync takes it
+    offline.set_terminated(still_running, "FAILED")  # it ended: the next sync takes it
     again = sync_offline_runs(offline_uri, server_uri)
     assert (len(again.copied), again.already_synced) == (1, [finished.info.run_id])
+    assert server.get_run(again.copied[0][1]).info.status == "FAILED"
+
+
+@pytest.fixture
+def stores(tmp_path):
+    """An offline store with one experiment (artifacts in tmp_path), and a store to sync to."""
+    offline_uri = f"sqlite:///{tmp_path / 'offline.db'}"
+    offline = MlflowClient(offline_uri)
+    experiment = offline.create_experiment("exp", artifact_location=(tmp_path / "art").as_uri())
+    return offline, experiment, f"sqlite:///{tmp_path / 'server.db'}"
+
+
+def test_a_child_run_waits_for_its_running_parent(stores):
+    offline, experiment, server_uri = stores
+    parent = offline.create_run(experiment, run_name="parent").info.run_id
+    child = offline.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
+    offline.set_terminated(child)
+
+    first = sync_offline_runs(offline.tracking_uri, server_uri)
+    assert (first.copied, sorted(first.unfinished)) == ([], sorted([parent, child]))
+    offline.set_terminated(parent)
+    second = sync_offline_runs(offline.tracking_uri, server_uri)
+    copy_of = dict(second.copied)
+    child_copy = MlflowClient(server_uri).get_run(copy_of[child])
+    assert child_copy.data.tags["mlflow.parentRunId"] == copy_of[parent]
+
+
+def test_a_run_that_cannot_be_copied_does_not_stop_the_others(stores, tmp_path):
+    offline, experiment, server_uri = stores
+    broken, fine = (offline.create_run(experiment).info.run_id for _ in range(2))
+    for run_id in (broken, fine):
+        offline.log_text(run_id, "hello", "notes/hello.txt")
+        offline.set_terminated(run_id)
+    # the broken run's artifact went missing from the offline store, its entry left behind
+    [lost] = (tmp_path / "art").glob(f"{broken}/artifacts/notes/hello.txt")
+    lost.unlink()
+    lost.symlink_to(tmp_path / "gone.txt")
+
+    report = sync_offline_runs(offline.tracking_uri, server_uri)
+    assert [run for run, _ in report.copied] == [fine]
+    [(failed, error)] = report.failed
+    assert failed == broken and "hello.txt" in error
+    assert "Failed to copy" in report.summary() and "sync` again" in report.summary()
+    again = sync_offline_runs(offline.tracking_uri, server_uri)  # redone, never duplicated
+    assert (again.already_synced, again.redone) == ([fine], [broken])
+    copies = recorded_runs(server_uri, "exp")
+    assert sorted(r.data.tags[OFFLINE_RUN_TAG] for r in copies) == sorted([broken, fine])
+
+
+def test_one_sync_of_a_store_at_a_time(tmp_path):
+    db = tmp_path / "offline.db"
+    with exclusive(db), pytest.raises(SyncError, match="Another `kedro mlflow sync` of"):
+        with exclusive(db):
+            pass
+    with exclusive(db):  # released
+        pass
 
 
 def test_sync_without_an_offline_store_says_so(project, mlflow_server):
@@ -206,3 +269,20 @@ def test_sync_to_a_server_that_does_not_answer_syncs_nothing_and_says_so(project
     assert "nothing was synced" in result.stderr
     [run] = recorded_runs(project.path / "mlflow-offline" / "mlflow.db")
     assert "kedro_mlflow.synced_to" not in run.data.tags
+
+
+def test_the_offline_registry_does_not_outlive_the_run(project, tmp_path, monkeypatch):
+    """Offline, models are registered in the offline store, never at $MLFLOW_REGISTRY_URI; the
+    run puts MLflow's registry setting back when it ends, for the next run in this process."""
+    remote = f"sqlite:///{tmp_path / 'remote.db'}"
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", remote)
+    offline_yml(project, remote)
+    project.run("ml")
+    offline_uri = f"sqlite:///{project.path / 'mlflow-offline' / 'mlflow.db'}"
+    registered = MlflowClient(offline_uri, registry_uri=offline_uri).search_model_versions(
+        "name = 'tiny_registered'"
+    )
+    assert [int(v.version) for v in registered] == [1]
+    assert MlflowClient(remote, registry_uri=remote).search_model_versions() == []
+    assert os.environ["MLFLOW_REGISTRY_URI"] == remote
+    assert mlflow.get_registry_uri() == remote
