@@ -28,7 +28,7 @@ ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
 FIXED_COSTS = """
 import sys, time
 sys.argv[0] = "python -m kedro"  # as under the CLI
-import kedro.framework.session, pydantic, yaml  # already imported when the hook runs
+import kedro.framework.cli.cli, kedro.framework.session, kedro.runner, pydantic, yaml  # as in kedro run
 from contextlib import nullcontext
 from kedro_mlflow_runtime.import_cost import importing_mlflow
 start = time.perf_counter()
