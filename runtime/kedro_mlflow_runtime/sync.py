@@ -22,7 +22,8 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput, Metric, Param, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
-from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+from .batches import log_in_batches
 
 try:
     import fcntl
@@ -173,16 +174,17 @@ def _copy_run(
         experiment_id, start_time=run.info.start_time, tags=tags, run_name=run.info.run_name
     ).info.run_id
 
-    params = [Param(key, value) for key, value in run.data.params.items()]
-    for batch in _chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
-        destination.log_batch(copy_id, params=batch)
     points = [
         Metric(key, point.value, point.timestamp, point.step)
         for key in run.data.metrics
         for point in source.get_metric_history(offline_id, key)
     ]
-    for batch in _chunks(points, MAX_METRICS_PER_BATCH):
-        destination.log_batch(copy_id, metrics=batch)
+    log_in_batches(
+        destination,
+        copy_id,
+        params=[Param(key, value) for key, value in run.data.params.items()],
+        metrics=points,
+    )
     if run.inputs and run.inputs.dataset_inputs:  # datasets a node declared with mlflow.log_input
         destination.log_inputs(copy_id, datasets=run.inputs.dataset_inputs)
     if source.list_artifacts(offline_id):
@@ -347,8 +349,3 @@ def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
         token = page.token
         if not token:
             return
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

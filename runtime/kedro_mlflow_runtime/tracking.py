@@ -26,9 +26,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._model_registry import utils as _registry_utils
-from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
 
 from . import run_context
+from .batches import log_in_batches
 from .config import LOCAL_ARTIFACTS_DIR, MlflowConfig, MlflowConfigError, local_sqlite_path
 
 logger = logging.getLogger(__name__)
@@ -213,16 +213,14 @@ class TrackingSession:
     def log_params(self, params: Mapping[str, str], namespace: str | None = None) -> None:
         """Log params in as few requests as MLflow allows (100 per call)."""
         run_id = self.child_runs.get(namespace, self.run_id) if namespace else self.run_id
-        items = [Param(key, value) for key, value in params.items()]
-        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
+        log_in_batches(
+            self.client, run_id, params=[Param(key, value) for key, value in params.items()]
+        )
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        items = [RunTag(key, str(value)) for key, value in tags.items()]
-        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(
-                self.run_id, tags=items[start : start + MAX_PARAMS_TAGS_PER_BATCH]
-            )
+        log_in_batches(
+            self.client, self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()]
+        )
 
     # --- ending -----------------------------------------------------------------------------------
 

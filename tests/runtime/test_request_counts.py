@@ -56,3 +56,14 @@ def test_requests_per_run_do_not_grow_with_nodes(project, mlflow_server, nodes):
     assert requests.count("POST /api/2.0/mlflow/runs/log-batch") == math.ceil(nodes / 100)
     assert "POST /api/2.0/mlflow/runs/create" in requests
     assert "POST /api/2.0/mlflow/runs/update" in requests
+
+
+def test_batch_sizes_are_mlflows_limits():
+    """batches.py writes MLflow's limits as numbers (so that it imports no mlflow): the largest
+    batches MLflow accepts, hence the fewest requests."""
+    from mlflow.utils import validation
+
+    from kedro_mlflow_runtime import batches
+
+    assert batches.MAX_PARAMS_TAGS_PER_BATCH == validation.MAX_PARAMS_TAGS_PER_BATCH
+    assert batches.MAX_METRICS_PER_BATCH == validation.MAX_METRICS_PER_BATCH

@@ -13,9 +13,8 @@ from typing import Any
 
 from kedro.io import DatasetError
 
+from ..batches import log_in_batches
 from .tracked import TrackedDataset
-
-MAX_METRICS_PER_BATCH = 1000  # mlflow.utils.validation.MAX_METRICS_PER_BATCH
 
 
 def _number(value: Any, what: str) -> float:
@@ -51,8 +50,7 @@ class _MetricDataset(TrackedDataset):
         client = self._client()
 
         def log() -> None:
-            for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-                client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+            log_in_batches(client, run_id, metrics=metrics)
 
         values = ", ".join(f"{m.key}={m.value}@{m.step}" for m in metrics[:5])
         more = f" and {len(metrics) - 5} more" if len(metrics) > 5 else ""
