@@ -98,17 +98,13 @@ class TrackingSession:
         try:
             client = _connect(config, credentials or {}, context)
             session = cls._open_run(client, config, project_path, run_name, tags, handoff)
-        except MlflowException as error:
-            _restore_env(saved_env)
-            if refused := authentication_error(error, config.tracking_uri, config):
-                raise refused from None
-            if unwritable := unwritable_store_error(error, config.tracking_uri):
-                raise unwritable from None
-            raise
         except BaseException as error:
             _restore_env(saved_env)
-            if unwritable := unwritable_store_error(error, config.tracking_uri):
-                raise unwritable from None
+            explained = unwritable_store_error(error, config.tracking_uri)
+            if isinstance(error, MlflowException):
+                explained = authentication_error(error, config.tracking_uri, config) or explained
+            if explained is not None:
+                raise explained from None
             raise
         session._saved_env = saved_env
         handle, ledger = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
