@@ -26,7 +26,7 @@ _EXPORTS = {
     "PipelineMLError": ".pipeline_ml",
     "pipeline_ml_factory": ".pipeline_ml",
     "KedroPipelineModel": ".pipeline_model",
-    "KedroPipelineModelError": ".pipeline_model",
+    "KedroPipelineModelError": ".pipeline_ml",
     "MlflowConfig": ".config",
     "MlflowConfigError": ".config",
 }

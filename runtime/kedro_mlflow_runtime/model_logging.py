@@ -22,11 +22,11 @@ from typing import Any
 import cloudpickle
 import mlflow
 import yaml
-from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 
 from . import run_context
 from .params import is_parameter
+from .pipeline_ml import artifact_names
 from .pipeline_model import (
     SPEC_ARTIFACT,
     SPEC_FILE,
@@ -41,23 +41,6 @@ MODEL_CODE = Path(__file__).with_name("pipeline_model_code.py")
 RUNTIME_PACKAGE = Path(__file__).parent
 
 
-def check_artifacts_are_persisted(inference: Pipeline, input_name: str, catalog: Any) -> None:
-    """Before training starts: every artifact must be loadable once training is over."""
-    transient = []
-    for name in _artifact_names(inference, input_name):
-        dataset = catalog.get(name)
-        if dataset is None or isinstance(dataset, MemoryDataset):
-            transient.append(name)
-    if transient:
-        raise KedroPipelineModelError(
-            f"The inference pipeline reads {', '.join(transient)}, which "
-            f"{'are' if len(transient) > 1 else 'is'} not persisted (no catalog.yml entry, or a "
-            f"MemoryDataset): declare {'them' if len(transient) > 1 else 'it'} in catalog.yml "
-            f"(e.g. pickle.PickleDataset, or MlflowModelTrackingDataset for a model) so the "
-            f"model can be built once training is over."
-        )
-
-
 def compile_spec(inference: Pipeline, input_name: str, copy_mode: Any = "assign") -> dict[str, Any]:
     """The inference pipeline as data: what KedroPipelineModel needs to rebuild and run it."""
     outputs = sorted(inference.outputs())
@@ -70,7 +53,7 @@ def compile_spec(inference: Pipeline, input_name: str, copy_mode: Any = "assign"
             f"'{input_name}' is not an input of the pipeline; its inputs are: "
             f"{', '.join(sorted(inference.inputs()))}"
         )
-    artifacts = _artifact_names(inference, input_name)
+    artifacts = artifact_names(inference, input_name)
     return {
         "format": SPEC_FORMAT,
         "input_name": _plain(input_name),
@@ -124,7 +107,7 @@ def log_pipeline_model(
 
     with tempfile.TemporaryDirectory(prefix="kedro-pipeline-model-") as tmp:
         artifacts, loaded = {}, []
-        for name in _artifact_names(inference, input_name):
+        for name in artifact_names(inference, input_name):
             key = spec["artifacts"][_plain(name)]
             path = Path(tmp, f"{key}.pkl")
             loaded.append(catalog.load(name))
@@ -194,12 +177,6 @@ def _input_example(catalog: Any, input_name: str) -> Any:
     sample = catalog.load(input_name)
     head = getattr(sample, "head", None)
     return head(5) if callable(head) else None
-
-
-def _artifact_names(inference: Pipeline, input_name: str) -> list[str]:
-    return [
-        name for name in sorted(inference.inputs()) if name != input_name and not is_parameter(name)
-    ]
 
 
 def _infer_signature(catalog: Any, input_name: str, parameters: Mapping[str, Any]) -> Any:

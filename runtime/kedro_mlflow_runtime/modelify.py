@@ -22,8 +22,8 @@ def modelify_pipeline(
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     from .datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
-    from .model_logging import check_artifacts_are_persisted, log_pipeline_model  # noqa: PLC0415
-    from .pipeline_ml import PipelineML  # noqa: PLC0415
+    from .model_logging import log_pipeline_model  # noqa: PLC0415
+    from .pipeline_ml import PipelineML, check_artifacts_are_persisted  # noqa: PLC0415
     from .project_config import read_mlflow_config, read_mlflow_credentials  # noqa: PLC0415
     from .run_context import RunTarget, publish  # noqa: PLC0415
     from .tracking import TrackingSession  # noqa: PLC0415

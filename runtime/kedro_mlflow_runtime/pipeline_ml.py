@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 
 from .params import is_parameter
@@ -31,6 +32,10 @@ class PipelineMLError(ValueError):
 
 # kedro-mlflow's name, for code that catches it
 KedroMlflowPipelineMLError = PipelineMLError
+
+
+class KedroPipelineModelError(ValueError):
+    """The spec cannot be built or run; the message names the node or dataset."""
 
 
 class PipelineML(Pipeline):
@@ -169,3 +174,27 @@ def _log_model_kwargs(kwargs: dict[str, Any] | None) -> dict[str, Any]:
             )
         kwargs["name"] = kwargs.pop("artifact_path")
     return {**LOG_MODEL_KWARGS_DEFAULT, **kwargs}
+
+
+def check_artifacts_are_persisted(inference: Pipeline, input_name: str, catalog: Any) -> None:
+    """Before training starts: every artifact must be loadable once training is over."""
+    transient = []
+    for name in artifact_names(inference, input_name):
+        dataset = catalog.get(name)
+        if dataset is None or isinstance(dataset, MemoryDataset):
+            transient.append(name)
+    if transient:
+        raise KedroPipelineModelError(
+            f"The inference pipeline reads {', '.join(transient)}, which "
+            f"{'are' if len(transient) > 1 else 'is'} not persisted (no catalog.yml entry, or a "
+            f"MemoryDataset): declare {'them' if len(transient) > 1 else 'it'} in catalog.yml "
+            f"(e.g. pickle.PickleDataset, or MlflowModelTrackingDataset for a model) so the "
+            f"model can be built once training is over."
+        )
+
+
+def artifact_names(inference: Pipeline, input_name: str) -> list[str]:
+    """What the inference pipeline reads besides its input and parameters: the model's artifacts."""
+    return [
+        name for name in sorted(inference.inputs()) if name != input_name and not is_parameter(name)
+    ]

@@ -20,16 +20,14 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from .pipeline_ml import KedroPipelineModelError  # noqa: F401 - importable from here too
+
 logger = logging.getLogger(__name__)
 
 SPEC_FORMAT = 1
 SPEC_ARTIFACT = "__kedro_pipeline__"  # the spec's key among the model's artifacts
 SPEC_FILE = "kedro_pipeline.yml"
 COPY_MODES = {"assign": None, "copy": copy.copy, "deepcopy": copy.deepcopy}
-
-
-class KedroPipelineModelError(ValueError):
-    """The spec cannot be built or run; the message names the node or dataset."""
 
 
 class KedroPipelineModel(mlflow.pyfunc.PythonModel):

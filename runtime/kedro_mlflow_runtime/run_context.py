@@ -10,9 +10,13 @@ No mlflow import at module level.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 ENV_VAR = "KEDRO_MLFLOW_RUNTIME_TARGET"
 
@@ -33,8 +37,20 @@ class RunTarget:
         return self.run_id
 
 
+_awaited_run: Callable[[], object] | None = None
+
+
+def await_run(wait: Callable[[], object] | None) -> None:
+    """While the run is being created elsewhere (background.py), `current()` first calls `wait`,
+    which publishes the run (or raises why there is none)."""
+    global _awaited_run  # noqa: PLW0603 - one run per process at a time
+    _awaited_run = wait
+
+
 def current() -> RunTarget | None:
     """The store (and run, during a tracked `kedro run`) published by MlflowHook, if any."""
+    if _awaited_run is not None:
+        _awaited_run()
     raw = os.environ.get(ENV_VAR)
     if not raw:
         return None
@@ -62,7 +78,69 @@ def publish_run(
         publish(replace(target, run_id=run_id, experiment_id=experiment_id, child_runs=child_runs))
 
 
+@dataclass(frozen=True)
+class RunHandoff:
+    """A run handed over by an orchestrator that runs `kedro run --nodes ...` as separate
+    processes: log into `run_id`; end it (FINISHED) only if `end_run`."""
+
+    run_id: str | None
+    end_run: bool = False
+
+    @classmethod
+    def from_run(cls, runtime_params: Mapping[str, Any] | None) -> RunHandoff:
+        """`kedro run --params mlflow_run_id=<id>` or $MLFLOW_RUN_ID; `mlflow_end_run=true` to end."""
+        runtime_params = runtime_params or {}
+        run_id = runtime_params.get("mlflow_run_id") or os.environ.get("MLFLOW_RUN_ID")
+        end = str(runtime_params.get("mlflow_end_run", "false")).strip().lower()
+        return cls(str(run_id) if run_id else None, end in ("true", "1", "yes"))
+
+
 NOT_LOGGED_ENV = "KEDRO_MLFLOW_RUNTIME_NOT_LOGGED"
+# what a tracked run sets process-wide, and puts back as it was when it ends
+EXPORTED_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    NOT_LOGGED_ENV,
+)
+
+
+def save_environment() -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in EXPORTED_ENV}
+
+
+def restore_environment(saved: Mapping[str, str | None]) -> None:
+    """Undo what the run set process-wide, so that the next run in this process (a notebook, an
+    orchestrator, tests) resolves its own store and registry, not this run's."""
+    for name in EXPORTED_ENV:
+        value = saved.get(name)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def log_started(run_name: str, run_id: str, experiment_id: str, config: Any) -> None:
+    logger.info(
+        "MLflow run '%s' (%s) started in experiment %s at %s",
+        run_name,
+        run_id,
+        experiment_id,
+        config.tracking_uri,
+    )
+    if config.server.offline.enabled:
+        logger.info(
+            "Offline mode (server.offline.enabled in mlflow.yml): `kedro mlflow sync` copies "
+            "this run to %s",
+            config.server_uri,
+        )
+
+
+def run_page(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """ " (<the run's page in the MLflow UI>)" for a tracking server, else ""."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return ""
+    return f" ({tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id})"
 
 
 def start_not_logged_ledger(path: str) -> None:

@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from .batches import log_in_batches
+from .tracking import default_artifact_location
 
 try:
     import fcntl
@@ -312,7 +313,12 @@ def _experiment_on(destination: MlflowClient, experiment: Any) -> str:
     existing = destination.get_experiment_by_name(experiment.name)
     if existing is None:
         tags = {k: v for k, v in experiment.tags.items() if not k.startswith("mlflow.")}
-        return destination.create_experiment(experiment.name, tags=tags or None)
+        return destination.create_experiment(
+            experiment.name,
+            # a local SQLite destination keeps artifacts next to its database, as a run would
+            artifact_location=default_artifact_location(destination.tracking_uri, experiment.name),
+            tags=tags or None,
+        )
     if existing.lifecycle_stage == "deleted":
         destination.restore_experiment(existing.experiment_id)
     return existing.experiment_id

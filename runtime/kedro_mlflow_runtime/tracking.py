@@ -14,8 +14,6 @@ import os
 import re
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,34 +28,21 @@ from mlflow.tracking._model_registry import utils as _registry_utils
 from . import run_context
 from .batches import log_in_batches
 from .config import LOCAL_ARTIFACTS_DIR, MlflowConfig, MlflowConfigError, local_sqlite_path
+from .preflight import (  # noqa: F401 - the errors are importable from here too
+    TrackingAuthenticationError,
+    TrackingStoreUnwritableError,
+    TrackingUnavailableError,
+    check_reachable,
+    deleted_experiment,
+    refused_credentials,
+    unwritable_store_error,
+)
+from .run_context import RunHandoff  # noqa: F401 - importable from here too
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_TAG_LENGTH = 5000
-_EXPORTED_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-    "MLFLOW_EXPERIMENT_ID",
-    run_context.NOT_LOGGED_ENV,
-)
 _REGISTRY_GLOBAL = "registry-uri"  # key of mlflow.set_registry_uri's module-level value in saved
-
-
-@dataclass(frozen=True)
-class RunHandoff:
-    """A run handed over by an orchestrator that runs `kedro run --nodes ...` as separate
-    processes: log into `run_id`; end it (FINISHED) only if `end_run`."""
-
-    run_id: str | None
-    end_run: bool = False
-
-    @classmethod
-    def from_run(cls, runtime_params: Mapping[str, Any] | None) -> RunHandoff:
-        """`kedro run --params mlflow_run_id=<id>` or $MLFLOW_RUN_ID; `mlflow_end_run=true` to end."""
-        runtime_params = runtime_params or {}
-        run_id = runtime_params.get("mlflow_run_id") or os.environ.get("MLFLOW_RUN_ID")
-        end = str(runtime_params.get("mlflow_end_run", "false")).strip().lower()
-        return cls(str(run_id) if run_id else None, end in ("true", "1", "yes"))
 
 
 @dataclass
@@ -89,15 +74,19 @@ class TrackingSession:
         credentials: Mapping[str, str] | None = None,
         context: Any = None,
         handoff: RunHandoff | None = None,
+        experiment_id: str | None = None,
     ) -> TrackingSession:
-        """Connect, get or create the experiment, then create or adopt the run."""
+        """Connect, get or create the experiment (unless its id is given), then create or adopt
+        the run."""
         # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the caller's values at
         # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
-        saved_env = {name: os.environ.get(name) for name in _EXPORTED_ENV}
+        saved_env = run_context.save_environment()
         saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
         try:
             client = _connect(config, credentials or {}, context)
-            session = cls._open_run(client, config, project_path, run_name, tags, handoff)
+            session = cls._open_run(
+                client, config, project_path, run_name, tags, handoff, experiment_id
+            )
         except BaseException as error:
             _restore_env(saved_env)
             explained = unwritable_store_error(error, config.tracking_uri)
@@ -122,19 +111,7 @@ class TrackingSession:
         # Mlflow* datasets log into this run, in any thread or worker process
         run_context.publish_run(session.run_id, session.experiment_id)
         atexit.register(session._end_at_exit)
-        logger.info(
-            "MLflow run '%s' (%s) started in experiment %s at %s",
-            run_name,
-            session.run_id,
-            session.experiment_id,
-            config.tracking_uri,
-        )
-        if config.server.offline.enabled:
-            logger.info(
-                "Offline mode (server.offline.enabled in mlflow.yml): `kedro mlflow sync` copies "
-                "this run to %s",
-                config.server_uri,
-            )
+        run_context.log_started(run_name, session.run_id, session.experiment_id, config)
         return session
 
     @classmethod
@@ -146,6 +123,7 @@ class TrackingSession:
         run_name: str,
         tags: Mapping[str, str],
         handoff: RunHandoff | None = None,
+        experiment_id: str | None = None,
     ) -> TrackingSession:
         """Resume `tracking.run.id` or a handed-over run, adopt an active run, or create one."""
         if config.tracking.run.id:
@@ -170,7 +148,7 @@ class TrackingSession:
             )
             session.set_tags(tags)
             return session
-        experiment_id = _experiment_id(client, config, project_path)
+        experiment_id = experiment_id or _experiment_id(client, config, project_path)
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
         session = cls(client, run.info.run_id, experiment_id)
         session._make_active(run)
@@ -247,7 +225,8 @@ class TrackingSession:
             return
         self._leave_active()
         _terminate(self.client, self.run_id, status)
-        logger.info("MLflow run %s ended: %s%s", self.run_id, status, _run_url(self))
+        page = run_context.run_page(mlflow.get_tracking_uri(), self.experiment_id, self.run_id)
+        logger.info("MLflow run %s ended: %s%s", self.run_id, status, page)
 
     def _end_at_exit(self) -> None:
         # The interpreter is exiting with the run still open: Ctrl-C, or a crash outside Kedro's
@@ -299,30 +278,12 @@ def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
     )
 
 
-def _run_url(session: TrackingSession) -> str:
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith(("http://", "https://")):
-        return ""
-    return f" ({uri.rstrip('/')}/#/experiments/{session.experiment_id}/runs/{session.run_id})"
-
-
-class TrackingAuthenticationError(RuntimeError):
-    """The tracking server refused the credentials; nothing ran."""
-
-
 def authentication_error(
     error: MlflowException, uri: str, config: MlflowConfig
 ) -> TrackingAuthenticationError | None:
     """What to tell the user when `error` is the server refusing the login (else None)."""
     status = _http_status(error)
-    if status not in (401, 403):
-        return None
-    return TrackingAuthenticationError(
-        f"The tracking server at {uri} refused the credentials (HTTP {status}). Check "
-        f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN): in "
-        f"the credentials.yml entry named by server.credentials in mlflow.yml "
-        f"({config.server.credentials or 'none set'}), or in your environment."
-    )
+    return refused_credentials(uri, status, config) if status in (401, 403) else None
 
 
 def _http_status(error: MlflowException) -> int | None:
@@ -331,64 +292,6 @@ def _http_status(error: MlflowException) -> int | None:
         return status
     match = re.search(r"error code (40[13])\b", str(error))
     return int(match.group(1)) if match else status
-
-
-class TrackingStoreUnwritableError(RuntimeError):
-    """The tracking store can be read but not written (or not created); nothing ran."""
-
-
-# What SQLite (through SQLAlchemy and MLflow) says when it may not write the file or its folder
-_UNWRITABLE_DB = re.compile(
-    r"attempt to write a readonly database|unable to open database file|read-only file system",
-    re.IGNORECASE,
-)
-# ... and what creating the store's folder says (only about that folder: see below)
-_NO_PERMISSION = re.compile(r"Permission denied|Operation not permitted", re.IGNORECASE)
-
-
-def unwritable_store_error(error: BaseException, uri: str) -> TrackingStoreUnwritableError | None:
-    """What to tell the user when a local store cannot be written (else None)."""
-    db_file = local_sqlite_path(uri)
-    if db_file is None:
-        return None
-    message = str(error)
-    match = _UNWRITABLE_DB.search(message)
-    if match is None and str(db_file.parent) in message:  # not a plugin's or an artifact's
-        match = _NO_PERMISSION.search(message)
-    if match is None:
-        return None
-    return TrackingStoreUnwritableError(
-        f"The tracking store {uri} is read-only: MLflow cannot write {db_file} or its folder "
-        f"({match.group(0)}). Make them writable for this user (an immutable file also needs "
-        f"`chattr -i`), or point server.mlflow_tracking_uri in conf/base/mlflow.yml (or "
-        f"conf/local/mlflow.yml) at a writable store. No node has run."
-    )
-
-
-class TrackingUnavailableError(RuntimeError):
-    """The tracking server cannot be reached; nothing ran. The message says what to do."""
-
-
-def check_reachable(uri: str, timeout: float) -> None:
-    """Before any node: a tracking server that does not answer within `timeout` stops the run
-    (MLflow's own client would retry for minutes)."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):  # noqa: S310
-            return
-    except urllib.error.HTTPError:
-        return  # it answered (auth, a proxy's 404...): reachable
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise TrackingUnavailableError(
-            f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}). "
-            f"Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
-            f"(server.connect_timeout sets the wait). To run without the server, set "
-            f"server.offline.enabled: true in conf/local/mlflow.yml (runs are kept locally; "
-            f"`kedro mlflow sync` copies them to the server later), or list the pipeline under "
-            f"tracking.disable_tracking.pipelines to run it untracked."
-        ) from None
 
 
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
@@ -416,16 +319,9 @@ def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any)
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:
-    """Undo what the run set process-wide, so that the next run in this process (a notebook, an
-    orchestrator, tests) resolves its own store and registry, not this run's."""
-    saved = dict(saved)
     if _REGISTRY_GLOBAL in saved:  # set_registry_uri keeps a module-level value besides the env
-        _registry_utils._registry_uri = saved.pop(_REGISTRY_GLOBAL)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+        _registry_utils._registry_uri = saved[_REGISTRY_GLOBAL]
+    run_context.restore_environment(saved)
 
 
 def _experiment_id(client: MlflowClient, config: MlflowConfig, project_path: Path) -> str:
@@ -437,7 +333,7 @@ def _experiment_id(client: MlflowClient, config: MlflowConfig, project_path: Pat
             return client.create_experiment(
                 options.name,
                 artifact_location=create.artifact_location
-                or _default_artifact_location(config.tracking_uri, options.name),
+                or default_artifact_location(config.tracking_uri, options.name),
                 tags={k: str(v) for k, v in (create.tags or {}).items()} or None,
             )
         except MlflowException as error:
@@ -445,20 +341,14 @@ def _experiment_id(client: MlflowClient, config: MlflowConfig, project_path: Pat
             experiment = client.get_experiment_by_name(options.name)
             if experiment is None:
                 raise error from None
+    deleted_experiment(config, experiment.lifecycle_stage, experiment.experiment_id)
     if experiment.lifecycle_stage == "deleted":
-        if not options.restore_if_deleted:
-            raise MlflowConfigError(
-                f"mlflow.yml: tracking.experiment.name: experiment '{options.name}' is deleted. "
-                f"Restore it (set tracking.experiment.restore_if_deleted: true, or "
-                f"`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
-                f"or choose another name."
-            )
         client.restore_experiment(experiment.experiment_id)
         logger.info("MLflow experiment '%s' was deleted: restored", options.name)
     return experiment.experiment_id
 
 
-def _default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
+def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
     """For a local SQLite store, artifacts live next to the database (MLflow would use the CWD)."""
     db_file = local_sqlite_path(tracking_uri)
     if db_file is None:

@@ -7,6 +7,8 @@ never share code in one interpreter. Its settings.py is the template's own.
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -189,3 +191,24 @@ def project(tmp_path: Path) -> TinyProject:
     tiny.write("conf/local/.gitkeep", "")
     tiny.write("data/raw.json", "[1, 2, 3]")
     return tiny
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """Make files unwritable even for root (tests run as root, which ignores permissions)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is not installed")
+    probe = tmp_path / "chattr-probe"
+    probe.touch()
+    done = subprocess.run(["chattr", "+i", str(probe)], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not supported here: {done.stderr.strip()}")
+    frozen = [probe]
+
+    def freeze(path: Path) -> None:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        frozen.append(path)
+
+    yield freeze
+    for path in frozen:  # every one, even if one fails
+        subprocess.run(["chattr", "-i", str(path)], check=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ from mlflow import MlflowClient
 
 from kedro_mlflow_runtime import MlflowConfigError, __version__
 from kedro_mlflow_runtime.params import LongParamError
-from tests.conftest import recorded_runs
+from tests.conftest import kedro, recorded_runs
 
 
 def only_run(project):
@@ -348,10 +347,19 @@ right:
 
 
 @pytest.mark.parametrize(
-    ("runner", "store"),
-    [("SequentialRunner", "sqlite"), ("ParallelRunner", "sqlite"), ("ThreadRunner", "server")],
+    ("runner", "store", "started_by"),
+    [
+        ("SequentialRunner", "sqlite", "session"),
+        ("ParallelRunner", "sqlite", "session"),
+        ("ThreadRunner", "server", "session"),
+        # the background tracker makes the child runs
+        ("SequentialRunner", "sqlite", "kedro run"),
+        ("ParallelRunner", "server", "kedro run"),
+    ],
 )
-def test_nesting_by_namespace_gives_each_namespace_a_child_run(project, runner, store, request):
+def test_nesting_by_namespace_gives_each_namespace_a_child_run(
+    project, runner, store, started_by, request
+):
     from kedro.runner import ParallelRunner, SequentialRunner, ThreadRunner
 
     project.write("conf/base/catalog.yml", NAMESPACED_CATALOG)
@@ -364,15 +372,19 @@ def test_nesting_by_namespace_gives_each_namespace_a_child_run(project, runner, 
         f"tracking:\n  experiment:\n    name: nesting-{project.package}\n"
         "  run:\n    nesting: namespace\n"
     )
-    with project.session() as session:
-        session.run(
-            pipeline_names=["namespaced"],
-            runner={
-                "SequentialRunner": SequentialRunner,
-                "ParallelRunner": ParallelRunner,
-                "ThreadRunner": ThreadRunner,
-            }[runner](),
-        )
+    if started_by == "kedro run":
+        result = kedro(project.path, "run", "--pipelines", "namespaced", "--runner", runner)
+        assert result.returncode == 0, result.stderr
+    else:
+        with project.session() as session:
+            session.run(
+                pipeline_names=["namespaced"],
+                runner={
+                    "SequentialRunner": SequentialRunner,
+                    "ParallelRunner": ParallelRunner,
+                    "ThreadRunner": ThreadRunner,
+                }[runner](),
+            )
     runs = {run.info.run_name: run for run in recorded_runs(uri, f"nesting-{project.package}")}
     assert set(runs) == {"namespaced", "left", "right"}
     parent, left, right = runs["namespaced"], runs["left"], runs["right"]
@@ -473,27 +485,6 @@ def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
     with pytest.raises(MlflowConfigError, match=r"MLflow has no store for 'ftp://files"):
         project.run()
     assert not (project.path / "data/result.json").exists()
-
-
-@pytest.fixture
-def immutable(tmp_path):
-    """Make files unwritable even for root (tests run as root, which ignores permissions)."""
-    if shutil.which("chattr") is None:
-        pytest.skip("chattr (e2fsprogs) is not installed")
-    probe = tmp_path / "chattr-probe"
-    probe.touch()
-    done = subprocess.run(["chattr", "+i", str(probe)], check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"chattr +i is not supported here: {done.stderr.strip()}")
-    frozen = [probe]
-
-    def freeze(path: Path) -> None:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-        frozen.append(path)
-
-    yield freeze
-    for path in frozen:  # every one, even if one fails
-        subprocess.run(["chattr", "-i", str(path)], check=False)
 
 
 def test_a_read_only_tracking_store_stops_the_run_before_any_node(project, immutable):

@@ -191,6 +191,8 @@ def test_a_run_that_cannot_be_copied_does_not_stop_the_others(stores, tmp_path):
     assert (again.already_synced, again.redone) == ([fine], [broken])
     copies = recorded_runs(server_uri, "exp")
     assert sorted(r.data.tags[OFFLINE_RUN_TAG] for r in copies) == sorted([broken, fine])
+    # a SQLite destination keeps the copies' artifacts next to its database, not in the CWD
+    assert all(r.info.artifact_uri.startswith(tmp_path.as_uri()) for r in copies)
 
 
 def test_one_sync_of_a_store_at_a_time(tmp_path):

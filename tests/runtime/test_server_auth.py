@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from kedro_mlflow_runtime.tracking import TrackingAuthenticationError
-from tests.conftest import recorded_runs
+from tests.conftest import kedro, recorded_runs
 from tests.servers import MlflowServer
 
 pytestmark = pytest.mark.e2e
@@ -88,3 +88,29 @@ def test_eight_concurrent_runs_against_one_server(project, mlflow_server):
     client = MlflowClient(mlflow_server.uri)
     for run in recorded:  # nothing missing: every tag of every run
         assert client.get_run(run.info.run_id).data.tags["kedro_command"].startswith("kedro run")
+
+
+def test_wrong_credentials_stop_kedro_run_before_any_node(project, auth_server):
+    """In `kedro run`, where the run is made by the background tracker, the credentials are
+    checked before any node all the same."""
+    use_server(project, auth_server.uri, "not-the-password")
+    result = kedro(project.path, "run", COLUMNS="1000")  # messages on one line
+    assert result.returncode != 0
+    assert f"The tracking server at {auth_server.uri} refused the credentials (HTTP 401)" in (
+        result.stderr
+    )
+    assert not (project.path / "data/result.json").exists()
+
+    use_server(project, auth_server.uri, PASSWORD)
+    result = kedro(project.path, "run")
+    assert result.returncode == 0, result.stderr
+    [run] = recorded_runs_as_admin(auth_server.uri, f"auth-{project.package}")
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"factor": "2", "model": "{'offset': 1, 'tree': {'depth': 3}}"}
+
+
+def recorded_runs_as_admin(uri, experiment):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_USERNAME", USER)
+        env.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+        return recorded_runs(uri, experiment)
