@@ -21,8 +21,6 @@ nothing imported mlflow before the pipeline started (then starting in process co
 from __future__ import annotations
 
 import atexit
-import importlib.abc
-import importlib.util
 import json
 import logging
 import os
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import run_context
 from .import_cost import started_by_kedro_cli
+from .on_import import AfterImport, after_import
 
 if TYPE_CHECKING:
     from .config import MlflowConfig
@@ -179,6 +178,7 @@ class BackgroundSession:
         self._ledger: str | None = None
         self._pushed_threads: list[Callable[[], None]] = []
         self._ended = False
+        self._import_hook: AfterImport | None = None
 
     @classmethod
     def start(
@@ -226,7 +226,7 @@ class BackgroundSession:
         os.close(handle)
         run_context.start_not_logged_ledger(session._ledger)
         run_context.await_run(session.wait)
-        sys.meta_path.insert(0, _WhenMlflowIsImported(session._mlflow_imported))
+        session._import_hook = after_import("mlflow", session._mlflow_imported)
         return session
 
     # --- the promise ------------------------------------------------------------------------------
@@ -329,7 +329,8 @@ class BackgroundSession:
             self._clean_up()
             if status == "FINISHED":
                 raise
-            logger.error("%s", start_error)  # the pipeline's own error is the one raised
+            if str(error) != str(start_error):  # else it is the error being raised
+                logger.error("%s", start_error)  # the pipeline's own error is the one raised
             return
         for pop in self._pushed_threads:
             pop()
@@ -355,7 +356,8 @@ class BackgroundSession:
         run_context.restore_environment(self._saved_env)
         if self._ledger:
             Path(self._ledger).unlink(missing_ok=True)
-        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _WhenMlflowIsImported)]
+        if self._import_hook is not None:
+            self._import_hook.remove()
         self._tracker.close()
 
 
@@ -375,36 +377,3 @@ def _known_errors() -> dict[str, type[Exception]]:
         TrackingUnavailableError,
     )
     return {error.__name__: error for error in errors}
-
-
-class _WhenMlflowIsImported(importlib.abc.MetaPathFinder):
-    """Calls `callback` once mlflow's package has been imported in this process."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self._callback = callback
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "mlflow":
-            return None
-        sys.meta_path.remove(self)  # once; the other finders find the package
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _ThenCall(spec.loader, self._callback)
-        return spec
-
-
-class _ThenCall(importlib.abc.Loader):
-    def __init__(self, loader: Any, callback: Callable[[], None]) -> None:
-        self._loader, self._callback = loader, callback
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        module.__loader__ = module.__spec__.loader = self._loader  # mlflow's resources need it
-        self._loader.exec_module(module)
-        self._callback()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)

@@ -219,7 +219,8 @@ def _start_in_background(
     from .preflight import check_store  # noqa: PLC0415
 
     try:  # what would stop the run before any node
-        experiment_id = check_store(config, start["credentials"])
+        resuming = bool(config.tracking.run.id or handoff.run_id)
+        experiment_id = check_store(config, start["credentials"], resuming)
     except BaseException:
         tracker.close()
         raise

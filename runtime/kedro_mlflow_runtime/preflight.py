@@ -95,21 +95,29 @@ def check_reachable(uri: str, timeout: float) -> None:
         ) from None
 
 
-def check_store(config: MlflowConfig, credentials: Mapping[str, str]) -> str | None:
+def check_store(
+    config: MlflowConfig, credentials: Mapping[str, str], resuming: bool = False
+) -> str | None:
     """What MLflow would otherwise only report when it creates the run, checked without it:
     the server answers and takes the credentials and the experiment is not deleted, or the
     SQLite file (or its folder) is writable. Returns the experiment's id if it exists (and is
-    not deleted), so that whoever creates the run need not look it up again."""
+    not deleted), so that whoever creates the run need not look it up again. A resumed run
+    (tracking.run.id, a handed-over run) keeps its own experiment: that one is not checked."""
     uri = config.tracking_uri
     if uri.startswith(("http://", "https://")):
         check_reachable(uri, config.server.connect_timeout)
-        return _check_server_experiment(config, {**os.environ, **credentials})
-    if local_sqlite_path(uri) is not None:
-        return _check_sqlite_store(config)
-    return None
+        found = _check_server_experiment(config, {**os.environ, **credentials})
+    elif local_sqlite_path(uri) is not None:
+        found = _check_sqlite_store(config)
+    else:
+        return None
+    return None if resuming or found is None else _active_experiment(config, *found)
 
 
-def _check_server_experiment(config: MlflowConfig, env: Mapping[str, str]) -> str | None:
+def _check_server_experiment(
+    config: MlflowConfig, env: Mapping[str, str]
+) -> tuple[str | None, str | None] | None:
+    """(lifecycle stage, id) of the experiment, asked with the credentials (refused: raised)."""
     import urllib.error  # noqa: PLC0415 - only for a server
     import urllib.parse  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
@@ -133,9 +141,7 @@ def _check_server_experiment(config: MlflowConfig, env: Mapping[str, str]) -> st
         return None  # 404: not created yet; anything else is MLflow's to report
     except (OSError, ValueError):
         return None
-    return _active_experiment(
-        config, experiment.get("lifecycle_stage"), experiment.get("experiment_id")
-    )
+    return experiment.get("lifecycle_stage"), experiment.get("experiment_id")
 
 
 def _active_experiment(
@@ -157,7 +163,8 @@ def deleted_experiment(config: MlflowConfig, stage: str | None, experiment_id: s
         )
 
 
-def _check_sqlite_store(config: MlflowConfig) -> str | None:
+def _check_sqlite_store(config: MlflowConfig) -> tuple[str | None, str | None] | None:
+    """Writable file and folder (else raised); (lifecycle stage, id) of the experiment."""
     db_file = local_sqlite_path(config.tracking_uri)
     assert db_file is not None
     try:
@@ -179,4 +186,4 @@ def _check_sqlite_store(config: MlflowConfig) -> str | None:
             ).fetchone()
     except sqlite3.Error:
         return None  # a store MLflow has not set up yet: it creates the tables
-    return _active_experiment(config, found[0], str(found[1])) if found else None
+    return (found[0], str(found[1])) if found else None
