@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import run_context
-from .import_cost import started_by_kedro_cli
+from .import_cost import collector_paused, started_by_kedro_cli
 from .on_import import AfterImport, after_import
 
 if TYPE_CHECKING:
@@ -226,7 +226,10 @@ class BackgroundSession:
         os.close(handle)
         run_context.start_not_logged_ledger(session._ledger)
         run_context.await_run(session.wait)
-        session._import_hook = after_import("mlflow", session._mlflow_imported)
+        # as in process, the collector pauses while mlflow is imported (import_cost.py)
+        session._import_hook = after_import(
+            "mlflow", session._mlflow_imported, around=collector_paused
+        )
         return session
 
     # --- the promise ------------------------------------------------------------------------------

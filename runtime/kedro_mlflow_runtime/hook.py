@@ -85,7 +85,8 @@ class MlflowHook:
             )
         from .datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
 
-        name_after_catalog_entries(catalog, pipeline.datasets())
+        # a pipeline that logs through Mlflow* datasets imports mlflow in this process anyway
+        mlflow_here = name_after_catalog_entries(catalog, pipeline.datasets())
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
         if all(name in disabled for name in names):
@@ -133,12 +134,12 @@ class MlflowHook:
         if tracker is not None:
             from .background import can_track  # noqa: PLC0415
 
-            if can_track(config):
+            if can_track(config) and not (mlflow_here or isinstance(pipeline, PipelineML)):
                 self.session = _start_in_background(
                     tracker, config, start, handoff, (namespaces, tags), params_by_run, run_params
                 )
                 return
-            tracker.close()  # mlflow is imported already, or a store the tracker cannot check
+            tracker.close()  # mlflow is (or will be) imported here, or a store it cannot check
 
         from .import_cost import importing_mlflow  # noqa: PLC0415
         from .run_tags import git_tags  # noqa: PLC0415

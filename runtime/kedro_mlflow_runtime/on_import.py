@@ -10,12 +10,18 @@ import importlib.abc
 import importlib.util
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 
-def after_import(name: str, callback: Callable[[], None]) -> AfterImport:
-    """Call `callback` once `name` has been imported (now, if it already is)."""
-    hook = AfterImport(name, callback)
+def after_import(
+    name: str,
+    callback: Callable[[], None],
+    around: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> AfterImport:
+    """Call `callback` once `name` has been imported (now, if it already is); the import and the
+    callback run inside `around()`."""
+    hook = AfterImport(name, callback, around)
     if name in sys.modules:
         callback()
     else:
@@ -24,8 +30,13 @@ def after_import(name: str, callback: Callable[[], None]) -> AfterImport:
 
 
 class AfterImport(importlib.abc.MetaPathFinder):
-    def __init__(self, name: str, callback: Callable[[], None]) -> None:
-        self._name, self._callback = name, callback
+    def __init__(
+        self,
+        name: str,
+        callback: Callable[[], None],
+        around: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
+        self._name, self._callback, self._around = name, callback, around
 
     def remove(self) -> None:
         if self in sys.meta_path:
@@ -38,13 +49,13 @@ class AfterImport(importlib.abc.MetaPathFinder):
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _ThenCall(spec.loader, self._callback)
+        spec.loader = _ThenCall(spec.loader, self._callback, self._around)
         return spec
 
 
 class _ThenCall(importlib.abc.Loader):
-    def __init__(self, loader: Any, callback: Callable[[], None]) -> None:
-        self._loader, self._callback = loader, callback
+    def __init__(self, loader: Any, callback: Callable[[], None], around: Any) -> None:
+        self._loader, self._callback, self._around = loader, callback, around
 
     def create_module(self, spec: Any) -> Any:
         return self._loader.create_module(spec)
@@ -52,8 +63,9 @@ class _ThenCall(importlib.abc.Loader):
     def exec_module(self, module: Any) -> None:
         # the module keeps its real loader: packages read their resources through it
         module.__loader__ = module.__spec__.loader = self._loader
-        self._loader.exec_module(module)
-        self._callback()
+        with self._around():
+            self._loader.exec_module(module)
+            self._callback()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)

@@ -18,8 +18,11 @@ from typing import Any, TextIO
 
 def main() -> None:
     replies = _take_stdout()
-    if hasattr(os, "nice"):  # background work: a busy machine gives the pipeline's CPU first
-        os.nice(10)
+    if hasattr(os, "nice"):
+        # the lowest priority: on a busy machine the pipeline comes first. Nothing in it waits
+        # for the run (pipelines with Mlflow* datasets are tracked in process), and what is
+        # left to do when it ends is quick once the CPU is free.
+        os.nice(19)
     gc.disable()  # a short-lived process: the collector would only walk mlflow's import
     from .config import MlflowConfig  # noqa: PLC0415
     from .tracking import RunHandoff, TrackingSession  # noqa: PLC0415 - imports mlflow

@@ -24,6 +24,10 @@ def probe(values, factor):
     return {"mlflow_imported": "mlflow" in sys.modules, "factor": factor}
 
 
+def as_metric(probed):
+    return {"factor": probed["factor"]}
+
+
 def log_from_node(values):
     import mlflow  # first imported by node code, mid-run
 
@@ -49,7 +53,7 @@ def wait(values, seconds):
 REGISTRY = """
 from kedro.pipeline import Node, Pipeline
 
-from .probes import log_from_node, probe, until_the_tracker_answered, wait
+from .probes import as_metric, log_from_node, probe, until_the_tracker_answered, wait
 
 
 def register_pipelines():
@@ -61,6 +65,22 @@ def register_pipelines():
             Node(probe, ["first", "params:factor"], "probed", name="second"),
         ]),
         "slow": Pipeline([Node(wait, ["raw", "params:seconds"], "waited", name="wait")]),
+        "namespaced": (
+            Pipeline(
+                [Node(probe, ["raw", "params:factor"], "probed", name="probe")],
+                namespace="left",
+                inputs={"raw"},
+            )
+            + Pipeline(
+                [Node(probe, ["raw", "params:factor"], "probed", name="probe")],
+                namespace="right",
+                inputs={"raw"},
+            )
+        ),
+        "logs_a_metric": Pipeline([
+            Node(probe, ["raw", "params:factor"], "probed", name="probe"),
+            Node(as_metric, "probed", "metric", name="as_metric"),
+        ]),
     }
 """
 
@@ -71,6 +91,11 @@ raw:
 "{name}":
   type: json.JSONDataset
   filepath: data/{name}.json
+"{namespace}.probed":
+  type: json.JSONDataset
+  filepath: data/{namespace}_probed.json
+metric:
+  type: kedro_mlflow_runtime.MlflowMetricsHistoryDataset
 """
 
 
@@ -112,6 +137,37 @@ def test_the_kedro_process_never_imports_mlflow_and_the_run_is_complete(project)
     runs = recorded_runs(project.db)
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
     assert {tuple(r.data.params.items()) for r in runs} == {(("factor", "2"),)}
+
+
+def test_the_tracker_makes_one_child_run_per_namespace(project):
+    background_project(project)
+    project.write(
+        "conf/base/parameters.yml", "factor: 2\nleft:\n  factor: 3\nright:\n  factor: 4\n"
+    )
+    project.mlflow_yml("tracking:\n  run:\n    nesting: namespace\n")
+
+    result = kedro_run(project, "--pipelines", "namespaced")
+    assert result.returncode == 0, result.said
+    assert output(project, "left_probed") == {"mlflow_imported": False, "factor": 3}
+    runs = {run.info.run_name: run for run in recorded_runs(project.db)}
+    assert set(runs) == {"namespaced", "left", "right"}
+    assert {run.info.status for run in runs.values()} == {"FINISHED"}
+    for namespace, factor in (("left", "3"), ("right", "4")):
+        assert runs[namespace].data.tags["mlflow.parentRunId"] == runs["namespaced"].info.run_id
+        assert runs[namespace].data.params == {f"{namespace}.factor": factor}
+
+
+def test_a_pipeline_that_logs_through_mlflow_datasets_is_tracked_in_process(project):
+    """It imports mlflow in the Kedro process anyway: a tracker would only compete for the CPU."""
+    background_project(project)
+
+    result = kedro_run(project, "--pipelines", "logs_a_metric")
+    assert result.returncode == 0, result.said
+    assert output(project, "probed") == {"mlflow_imported": True, "factor": 2}  # before any node
+    [run] = recorded_runs(project.db)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics == {"metric.factor": 2.0}
+    assert run.data.params == {"factor": "2"}
 
 
 def test_node_code_that_imports_mlflow_logs_into_the_kedro_run(project):

@@ -352,7 +352,7 @@ right:
         ("SequentialRunner", "sqlite", "session"),
         ("ParallelRunner", "sqlite", "session"),
         ("ThreadRunner", "server", "session"),
-        # the background tracker makes the child runs
+        # through the CLI (these pipelines log metrics: the run is made in the kedro process)
         ("SequentialRunner", "sqlite", "kedro run"),
         ("ParallelRunner", "server", "kedro run"),
     ],
