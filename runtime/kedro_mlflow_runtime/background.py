@@ -7,15 +7,16 @@ for mlflow's import (about a second of CPU, more than many pipelines take).
 (preflight.py), hands the run's name, tags and params to the tracker and lets the nodes start.
 The run id is a promise from then on:
 
-- Mlflow* datasets, the pipeline model and ParallelRunner's workers wait for it when they need it;
+- ParallelRunner's workers, and anything that asks run_context for the run, wait for it;
 - node code that imports mlflow finds the run active, as in a run started in process;
 - a failure the tracker reports (one preflight cannot see, e.g. a store that needs
   `mlflow db upgrade`) stops the pipeline at the next node boundary; outputs saved are kept;
 - the tracker ends the run when the hook says so, or KILLED when the Kedro process dies.
 
-Only `kedro run` processes use it, with a local SQLite store or an http(s) server, and only if
-nothing imported mlflow before the pipeline started (then starting in process costs little).
-`KEDRO_MLFLOW_BACKGROUND=false` turns it off.
+Only `kedro run` processes use it, with a local SQLite store or an http(s) server, for a
+pipeline that does not need mlflow in the Kedro process: none of its datasets is an Mlflow* one
+and it is not a PipelineML (those import mlflow anyway; a tracker would only compete for the
+CPU), and nothing imported mlflow before. `KEDRO_MLFLOW_BACKGROUND=false` turns it off.
 """
 
 from __future__ import annotations
