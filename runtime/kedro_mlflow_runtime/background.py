@@ -27,7 +27,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -221,11 +220,7 @@ class BackgroundSession:
         os.environ["MLFLOW_TRACKING_URI"] = config.tracking_uri
         if config.registry_uri:
             os.environ["MLFLOW_REGISTRY_URI"] = config.registry_uri
-        handle, session._ledger = tempfile.mkstemp(
-            prefix="kedro-mlflow-not-logged-", suffix=".jsonl"
-        )
-        os.close(handle)
-        run_context.start_not_logged_ledger(session._ledger)
+        session._ledger = run_context.start_not_logged_ledger()
         run_context.await_run(session.wait)
         # as in process, the collector pauses while mlflow is imported (import_cost.py)
         session._import_hook = after_import(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -137,15 +138,19 @@ def log_started(run_name: str, run_id: str, experiment_id: str, config: Any) -> 
 
 
 def run_page(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """ " (<the run's page in the MLflow UI>)" for a tracking server, else ""."""
+    """The run's page in the MLflow UI, as ' (<url>)', for a tracking server; else ''."""
     if not tracking_uri.startswith(("http://", "https://")):
         return ""
     return f" ({tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id})"
 
 
-def start_not_logged_ledger(path: str) -> None:
-    """Where any process of the run notes what it could not log (inherited by workers)."""
+def start_not_logged_ledger() -> str:
+    """A new file where any process of the run notes what it could not log (its path is
+    inherited by workers through the environment). Returns the path: the run removes it."""
+    handle, path = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
+    os.close(handle)
     os.environ[NOT_LOGGED_ENV] = path
+    return path
 
 
 def record_not_logged(what: str, retry: str, error: BaseException) -> None:

@@ -24,15 +24,14 @@ def main() -> None:
         # left to do when it ends is quick once the CPU is free.
         os.nice(19)
     gc.disable()  # a short-lived process: the collector would only walk mlflow's import
-    from .config import MlflowConfig  # noqa: PLC0415
-    from .tracking import RunHandoff, TrackingSession  # noqa: PLC0415 - imports mlflow
+    from . import tracking  # noqa: F401, PLC0415 - imports mlflow now, before the first request
 
-    session: TrackingSession | None = None
+    session: Any = None
     for line in sys.stdin:
         request = json.loads(line)
         try:
             if request["op"] == "start" and session is None:
-                session = _start(TrackingSession, MlflowConfig, RunHandoff, request)
+                session = _start(request)
                 reply: dict[str, Any] = {
                     "run_id": session.run_id,
                     "experiment_id": session.experiment_id,
@@ -65,20 +64,22 @@ def _take_stdout() -> TextIO:
     return replies
 
 
-def _start(session_class: Any, config_class: Any, handoff_class: Any, request: dict) -> Any:
+def _start(request: dict[str, Any]) -> Any:
+    from .config import MlflowConfig  # noqa: PLC0415
     from .run_tags import git_tags  # noqa: PLC0415
+    from .tracking import RunHandoff, TrackingSession  # noqa: PLC0415
 
     handoff = request.get("handoff")
     git = git_tags(Path(request["project_path"]))  # `git status` can take a while: done here
     request["tags"].update(git)
     request["child_tags"].update(git)
-    session = session_class.start(
-        config_class.model_validate(request["config"]),
+    session = TrackingSession.start(
+        MlflowConfig.model_validate(request["config"]),
         project_path=Path(request["project_path"]),
         run_name=request["run_name"],
         tags=request["tags"],
         credentials=request["credentials"],
-        handoff=handoff_class(*handoff) if handoff else None,
+        handoff=RunHandoff(*handoff) if handoff else None,
         experiment_id=request["experiment_id"],
     )
     try:

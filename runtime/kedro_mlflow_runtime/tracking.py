@@ -12,7 +12,6 @@ import atexit
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,10 +95,7 @@ class TrackingSession:
                 raise explained from None
             raise
         session._saved_env = saved_env
-        handle, ledger = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
-        os.close(handle)
-        run_context.start_not_logged_ledger(ledger)
-        session._ledger = ledger
+        session._ledger = run_context.start_not_logged_ledger()
         # Child processes (ParallelRunner, user subprocesses) and `start_run(nested=True)` in
         # nodes find the store and the experiment without extra configuration.
         os.environ.update(
