@@ -9,7 +9,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench release clean
 
 ## demo: scaffold a project from this checkout, run it tracked in MLflow, show the run
 demo: $(STAMP)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(PY) bench/pipeline_model_latency.py
 	$(PY) bench/tracking_requests.py
 	$(PY) bench/tracking_overhead.py
+
+## release: VERSION=X.Y.Z: bump the version, update CHANGELOG.md, commit and tag vX.Y.Z
+release:
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=X.Y.Z"; exit 2; }
+	$(PYTHON) scripts/release.py $(VERSION)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

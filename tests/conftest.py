@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,6 +74,29 @@ def runtime_logs() -> Iterator[list[logging.LogRecord]]:
     logger.addHandler(handler)
     yield records
     logger.removeHandler(handler)
+
+
+def snapshot_checkout(dest: Path) -> Path:
+    """This checkout's files as they are (uncommitted changes included, ignored files left out)
+    in `dest`, not yet a git repository: the start of a throwaway template repository."""
+    names = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for name in filter(None, names.split("\0")):
+        if (REPO_ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, dest / name)
+    return dest
+
+
+def git_repo(path: Path, tag: str | None = None) -> Path:
+    """Commit everything in `path` as a new git repository, tagged `tag` when given."""
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", tag or "work"]):
+        subprocess.run(["git", *args], cwd=path, capture_output=True, check=True)
+    if tag:
+        subprocess.run(["git", "tag", tag], cwd=path, capture_output=True, check=True)
+    return path
 
 
 def generate(dst: Path, **answers: object) -> Path:

@@ -9,7 +9,8 @@ that comments and layout survive:
   kedro-mlflow-runtime is registered explicitly);
 - mlflow.yml: a `mlruns` file store (kedro-mlflow's default, refused by MLflow >= 3.13) becomes
   `sqlite:///mlflow.db` at the project root; every other key keeps its meaning;
-- requirements: `kedro-mlflow` -> `kedro-mlflow-runtime`.
+- requirements: `kedro-mlflow` -> the kedro-mlflow-runtime doing the conversion, pinned where pip
+  got it (a git URL and ref, a folder, or a version on the package index).
 No file is read by Kedro or imported: it works while kedro-mlflow is already uninstalled.
 """
 
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__
+from .pin import installed_requirement
 
 # kedro-mlflow class names (all versions) -> ours
 RENAMED = {
@@ -134,7 +135,9 @@ def _tracking_store(text: str) -> str:
 
 
 def _requirements(text: str) -> str:
-    return _REQUIREMENT.sub(f"kedro-mlflow-runtime=={__version__}", text)
+    # the runtime doing the conversion, pinned where pip got it: the same pin as `copier copy`
+    pin = installed_requirement()
+    return _REQUIREMENT.sub(lambda _: pin, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,7 @@ class MlflowHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
+        from .pin import pin_mismatch  # noqa: PLC0415
         from .project_config import (  # noqa: PLC0415 - pydantic only when a context is made
             read_mlflow_config,
             read_mlflow_credentials,
@@ -58,6 +59,8 @@ class MlflowHook:
         )
         from .run_context import RunTarget, publish  # noqa: PLC0415
 
+        if mismatch := pin_mismatch(context.project_path):
+            logger.warning(mismatch, extra={"markup": False})  # Kedro's rich log: keep ".[dev]"
         self.config = read_mlflow_config(context)
         self._credentials = read_mlflow_credentials(context, self.config.server.credentials)
         self._context = context

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    REPO_ROOT,
     VERSION,
     free_port,
     generate,
@@ -184,39 +182,3 @@ def test_kedro_mlflow_ui_serves_the_project_store(project):
     finally:
         stop(server)
 
-
-def test_pip_resolves_the_generated_project_and_its_runtime_pin(tmp_path):
-    """`pip install -e .` in a generated project: the runtime comes from the template's own
-    repository at the release tag. Checked on a throwaway tagged copy of this checkout, with
-    `--dry-run` so that the test environment stays as it is."""
-    repo = tmp_path / "template-repo"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, files):
-        if (REPO_ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, repo / name)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "release")
-    git(repo, "tag", f"v{VERSION}")
-
-    import copier
-
-    project = tmp_path / "project"
-    copier.run_copy(str(repo), project, defaults=True, quiet=True)  # the latest tag, as users get
-    report = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", str(report),
-         "-e", str(project)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert_ok(result)
-    planned = {item["metadata"]["name"]: item for item in json.loads(report.read_text())["install"]}
-    runtime = planned["kedro-mlflow-runtime"]
-    assert runtime["metadata"]["version"] == VERSION
-    assert runtime["download_info"]["url"] == f"file://{repo}"
-    assert runtime["download_info"]["vcs_info"]["requested_revision"] == f"v{VERSION}"
-    assert "kedro_mlflow_project" in planned

@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from kedro_mlflow_runtime import __version__
-from tests.conftest import kedro, recorded_runs
+from tests.conftest import REPO_ROOT, VERSION, git_repo, kedro, recorded_runs, snapshot_checkout
+from tests.venvs import bash, make_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -128,9 +128,10 @@ def test_a_kedro_mlflow_project_is_converted_and_runs_tracked(legacy):
     assert "HOOKS = (MlflowHook(),)" in settings
     registry = (legacy.path / f"src/{legacy.package}/pipeline_registry.py").read_text()
     assert "from kedro_mlflow_runtime import pipeline_ml_factory" in registry
+    # pinned where pip got the converting runtime: this suite's editable install of the checkout
     assert (legacy.path / "requirements.txt").read_text().splitlines() == [
         "kedro~=1.7.0",
-        f"kedro-mlflow-runtime=={__version__}",
+        f"kedro-mlflow-runtime @ file://localhost{REPO_ROOT}",
     ]
 
     # the converted project runs, tracked where kedro-mlflow's settings said, in SQLite now
@@ -185,3 +186,48 @@ def test_the_hook_import_goes_after_future_imports_and_docstrings():
     assert lines.index("from kedro_mlflow_runtime import MlflowHook") == 3
     assert lines[-1] == "HOOKS = (MlflowHook(),)"
     assert _register_hook(converted) == converted
+
+
+INSTALLABLE = """[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{package}"
+version = "0.1.0"
+dynamic = ["dependencies"]
+
+[tool.setuptools.dynamic]
+dependencies = {{ file = "requirements.txt" }}
+
+[tool.setuptools.packages.find]
+where = ["src"]
+"""
+
+
+@pytest.mark.install
+def test_a_converted_project_pins_the_converting_runtime_and_installs(legacy, tmp_path):
+    # a kedro-mlflow project as Kedro's starters lay it out: dependencies in requirements.txt
+    pyproject = legacy.path / "pyproject.toml"
+    pyproject.write_text(INSTALLABLE.format(package=legacy.package) + pyproject.read_text())
+    legacy.write("requirements.txt", "kedro~=1.7.0\nkedro-datasets[json-jsondataset,"
+                 "pickle-pickledataset]>=9.6\nkedro-mlflow>=2.0.3\n")  # fmt: skip
+    # the runtime installed as a user would: from a release tag of the template's repository
+    repo = git_repo(snapshot_checkout(tmp_path / "starter"), tag=f"v{VERSION}")
+    pin = f"kedro-mlflow-runtime @ git+file://localhost{repo}@v{VERSION}"
+    python = make_venv(tmp_path / "venv")
+    done = bash([f"{python} -m pip install '{pin}'"], tmp_path, tmp_path / "runtime-install.log")
+    assert done.returncode == 0, done.stdout[-5000:]
+
+    done = bash([f"{python} -m kedro_mlflow_runtime.convert {legacy.path}"], tmp_path,
+                tmp_path / "convert.log")  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert (legacy.path / "requirements.txt").read_text().splitlines()[-1] == pin
+
+    done = bash(
+        ["source ../venv/bin/activate", "pip install -e .", "kedro run"],
+        legacy.path, tmp_path / "project-install.log",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-5000:]
+    [run] = recorded_runs(legacy.db, "legacy_experiment")
+    assert (run.info.status, run.data.metrics) == ("FINISHED", {"result": 13.0})

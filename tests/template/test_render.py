@@ -136,8 +136,11 @@ def test_pyproject_is_a_kedro_project_pinning_this_runtime(rendered):
     assert kedro["project_name"] == result.answers["project_name"]
     requirements = (project / "requirements/template.txt").read_text()
     [pin] = [line for line in requirements.splitlines() if "kedro-mlflow-runtime" in line]
-    if result.answers["runtime_from"] == "git":
-        assert pin == f"kedro-mlflow-runtime @ git+file://{REPO_ROOT}@v{VERSION}"
+    if result.answers["runtime_from"] == "git":  # copied at HEAD: its tag, or else its commit
+        assert re.fullmatch(
+            rf"kedro-mlflow-runtime @ git\+file://localhost{REPO_ROOT}@(v{VERSION}|[0-9a-f]{{40}})",
+            pin,
+        ), pin
     else:
         assert pin == f"kedro-mlflow-runtime=={VERSION}"
 
@@ -154,6 +157,7 @@ def test_answers_file_records_what_copier_update_needs(rendered):
     _, result = rendered
     answers = yaml.safe_load((result.project_dir / ".copier-answers.yml").read_text())
     assert {"_commit", "_src_path"} <= set(answers)
+    assert answers["_src_path"] == str(REPO_ROOT)
     assert answers["tracking_backend"] == result.answers["tracking_backend"]
     assert ("tracking_uri" in answers) == (answers["tracking_backend"] == "server")
     assert "runtime_version" not in answers  # computed on every update, never stored
@@ -193,3 +197,77 @@ def test_an_unknown_backend_is_refused(copie):
     result = copie.copy(extra_answers={"tracking_backend": "cloud"})
     assert result.exit_code != 0
     assert "Invalid choice for 'tracking_backend': 'cloud'" in str(result.exception)
+
+
+def _render_pin(src: str, commit: str | None, commit_hash: str | None, runtime_from="git"):
+    """copier.yml's computed template_location and runtime_requirement, rendered as copier does
+    (its sandboxed Jinja with the ansible filters and StrictUndefined) for one template source."""
+    from copier._main import SandboxedEnvironment  # the environment class copier renders with
+    from jinja2 import StrictUndefined
+
+    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    env = SandboxedEnvironment(
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+        undefined=StrictUndefined,
+    )
+    answers = {"_src_path": src, **({"_commit": commit} if commit else {})}
+    context = {
+        "_copier_answers": answers,
+        "_copier_conf": {"vcs_ref_hash": commit_hash},
+        "runtime_from": runtime_from,
+        "runtime_version": "1.2.3",
+    }
+    context["template_location"] = env.from_string(
+        questions["template_location"]["default"]
+    ).render(context)
+    pin = env.from_string(questions["runtime_requirement"]["default"]).render(context)
+    return context["template_location"], pin
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("src", "commit", "location", "pin"),
+    [
+        ("gh:acme/starter", "v1.2.3", "gh:acme/starter",
+         "kedro-mlflow-runtime @ git+https://github.com/acme/starter@v1.2.3"),
+        ("gl:acme/starter", "v1.2.3", "gl:acme/starter",
+         "kedro-mlflow-runtime @ git+https://gitlab.com/acme/starter@v1.2.3"),
+        ("https://git.example.com/acme/starter.git", "v1.2.3", None,
+         "kedro-mlflow-runtime @ git+https://git.example.com/acme/starter.git@v1.2.3"),
+        ("git@github.com:acme/starter.git", "v1.2.3", None,
+         "kedro-mlflow-runtime @ git+ssh://git@github.com/acme/starter.git@v1.2.3"),
+        ("git+ssh://git@host/acme/starter", "v1.2.3", None,
+         "kedro-mlflow-runtime @ git+ssh://git@host/acme/starter@v1.2.3"),
+        ("file:///srv/git/starter.git", "v1.2.3", None,
+         "kedro-mlflow-runtime @ git+file://localhost/srv/git/starter.git@v1.2.3"),
+        # past the last tag, or no tag at all: the exact commit copier rendered
+        ("/srv/starter", "v1.2.3-4-g0123456", None,
+         f"kedro-mlflow-runtime @ git+file://localhost/srv/starter@{SHA}"),
+        ("/srv/starter", "0123456", None,
+         f"kedro-mlflow-runtime @ git+file://localhost/srv/starter@{SHA}"),
+        # not a git repository: the folder itself
+        ("/srv/starter", None, None, "kedro-mlflow-runtime @ file://localhost/srv/starter"),
+    ],
+)  # fmt: skip
+def test_the_runtime_pin_names_what_pip_can_fetch_for_every_template_source(
+    src, commit, location, pin
+):
+    assert _render_pin(src, commit, SHA if commit else None) == (location or src, pin)
+
+
+def test_a_relative_or_home_template_path_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _render_pin("../starter", "v1.2.3", SHA)[0] == str(tmp_path.parent / "starter")
+    assert _render_pin("~/starter", "v1.2.3", SHA) == (
+        str(tmp_path / "home/starter"),
+        f"kedro-mlflow-runtime @ git+file://localhost{tmp_path}/home/starter@v1.2.3",
+    )
+
+
+def test_runtime_from_index_pins_the_version_whatever_the_source():
+    assert _render_pin("gh:acme/starter", "v1.2.3", SHA, runtime_from="index")[1] == (
+        "kedro-mlflow-runtime==1.2.3"
+    )

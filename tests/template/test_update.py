@@ -12,7 +12,8 @@ import copier
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, kedro, recorded_runs
+from tests.conftest import git_repo, kedro, recorded_runs, snapshot_checkout
+from tests.venvs import bash
 
 pytestmark = pytest.mark.e2e
 PACKAGE = "kedro_mlflow_project"
@@ -33,18 +34,9 @@ def edit(path: Path, old: str, new: str) -> None:
 @pytest.fixture
 def template_repo(tmp_path: Path) -> Path:
     """This checkout as it is, committed and tagged v0.1.0 in a fresh repository."""
-    repo = tmp_path / "template-repo"
-    names = git(REPO_ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    for name in filter(None, names.split("\0")):
-        if (REPO_ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, repo / name)
+    repo = snapshot_checkout(tmp_path / "template-repo")
     (repo / "runtime/kedro_mlflow_runtime/VERSION").write_text("0.1.0\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "v0.1.0")
-    git(repo, "tag", "v0.1.0")
-    return repo
+    return git_repo(repo, tag="v0.1.0")
 
 
 def release_v2(repo: Path) -> None:
@@ -107,7 +99,7 @@ def test_update_keeps_the_users_work_and_brings_the_templates(project, template_
     assert "KEY: secret" in (project / "conf/local/credentials.yml").read_text()
     # the runtime pin moved with the template version
     requirements = (project / "requirements/template.txt").read_text()
-    assert f"@ git+file://{template_repo}@v0.2.0" in requirements
+    assert f"@ git+file://localhost{template_repo}@v0.2.0" in requirements
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0"
     assert not list(project.rglob("*.rej"))
@@ -216,6 +208,7 @@ def create_pipeline(**kwargs):
 '''
 
 
+@pytest.mark.install
 def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     created = subprocess.run(
         [sys.executable, "-m", "kedro", "new", "--name", "demo", "--tools", "none",
@@ -249,12 +242,18 @@ def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     assert (project / "README.md").read_text() == readme
     assert (project / "conf/base/mlflow.yml").exists()
     assert "HOOKS = (MlflowHook(),)" in (project / "src/demo/settings.py").read_text()
-    assert "kedro-mlflow-runtime @ git+file://" in (project / "requirements/template.txt").read_text()
+    pin = f"kedro-mlflow-runtime @ git+file://localhost{template_repo}@v0.1.0"
+    assert pin in (project / "requirements/template.txt").read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.1.0"  # so `copier update` works from now on
 
-    result = kedro(project, "run")
-    assert result.returncode == 0, result.stdout + result.stderr
+    # installs in a fresh venv with the pin the overlay wrote, and runs tracked
+    done = bash(
+        ["python -m venv .venv && source .venv/bin/activate", 'pip install -e ".[dev]"',
+         "kedro run"],
+        project, tmp_path / "adopted-install.log",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-5000:]
     [run] = recorded_runs(project / "mlflow.db")
     assert (run.info.status, run.data.params) == ("FINISHED", {"rate": "0.5"})
 

@@ -1,0 +1,188 @@
+"""A generated project installs as its README says, from every kind of template source.
+
+Each test gets the template the way a user does (a git URL with release tags, a relative path to
+an untagged clone, a package index), runs `copier copy`, then the generated README's own
+"Installing" commands and its first "Running" command verbatim in a fresh venv, and reads the
+FINISHED run back through MLflow. The pip that ships with Python and the newest pip both take
+every pin: one of them installs everything, the other resolves the pin (`pip download`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, VERSION, git_repo, recorded_runs, snapshot_checkout
+from tests.venvs import (
+    bash,
+    bundled_pip_version,
+    install_as_readme_says,
+    make_venv,
+    pip_version,
+    resolve,
+    user_env,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.install]
+
+
+def copier_copy(src: str, dst: str, cwd: Path, *args: str) -> Path:
+    """`copier copy --defaults SRC DST` as typed in a shell (relative paths against cwd)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", *args, src, dst],
+        cwd=cwd, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return cwd / dst
+
+
+def runtime_pin(project: Path) -> str:
+    lines = (project / "requirements/template.txt").read_text().splitlines()
+    [pin] = [line for line in lines if line.startswith("kedro-mlflow-runtime")]
+    return pin
+
+
+def assert_one_finished_run(project: Path, done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout[-5000:]
+    [run] = recorded_runs(project / "mlflow.db")
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["kedro_mlflow_runtime_version"] == VERSION
+    assert run.data.metrics["metrics.accuracy"] > 0.85
+
+
+def in_project_venv(project: Path, *lines: str) -> subprocess.CompletedProcess:
+    """Commands in the project's .venv (the one the README made); wide output: no wrapped lines."""
+    return bash(
+        ["source .venv/bin/activate", *lines],
+        project,
+        project.parent / "project-venv.log",
+        env=user_env(COLUMNS="1000"),
+    )
+
+
+def set_pin(project: Path, pin: str) -> None:
+    path = project / "requirements/template.txt"
+    path.write_text(path.read_text().replace(runtime_pin(project), pin))
+
+
+@pytest.fixture
+def tagged_template(tmp_path: Path) -> Path:
+    """The template repository as users get it from a git server: bare, with a release tag."""
+    repo = git_repo(snapshot_checkout(tmp_path / "starter"), tag=f"v{VERSION}")
+    bare = tmp_path / "starter.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    return bare
+
+
+def test_a_git_url_with_release_tags(tmp_path, tagged_template):
+    project = copier_copy(f"file://{tagged_template}", "my-project", tmp_path)
+    pin = runtime_pin(project)
+    assert pin == f"kedro-mlflow-runtime @ git+file://localhost{tagged_template}@v{VERSION}"
+
+    assert_one_finished_run(project, install_as_readme_says(project, pip="bundled"))
+    assert pip_version(project / ".venv/bin/python") == bundled_pip_version()
+    newest = make_venv(tmp_path / "newest-pip", pip="newest")
+    done = resolve(newest, pin, tmp_path / "downloads")
+    assert done.returncode == 0, done.stderr
+
+    # A source pip cannot reach, a version that does not exist: pip says which, and exits 1.
+    nowhere = f"kedro-mlflow-runtime @ git+file://localhost{tmp_path}/moved.git@v{VERSION}"
+    set_pin(project, nowhere)
+    done = in_project_venv(project, 'pip install -e ".[dev]"')
+    assert done.returncode != 0
+    assert f"{tmp_path}/moved.git" in done.stdout
+    set_pin(project, "kedro-mlflow-runtime==99.0.0")
+    done = in_project_venv(project, 'pip install -e ".[dev]"')
+    assert done.returncode != 0
+    assert "No matching distribution found for kedro-mlflow-runtime==99.0.0" in done.stdout
+
+    # kedro run names the runtime the project pins and how to install it
+    done = in_project_venv(project, "kedro run")
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert (
+        "requirements/template.txt pins `kedro-mlflow-runtime==99.0.0`, but this environment "
+        f"has kedro-mlflow-runtime {VERSION}"
+    ) in done.stdout
+    assert 'pip install -e ".[dev]"' in done.stdout
+    done = in_project_venv(project, "pip uninstall --quiet --yes kedro-mlflow-runtime", "kedro run")
+    assert done.returncode != 0
+    assert (
+        "kedro-mlflow-runtime is not installed in this environment; "
+        f"{project}/requirements/template.txt pins `kedro-mlflow-runtime==99.0.0`"
+    ) in done.stdout
+
+
+def test_a_relative_path_to_a_clone_without_release_tags(tmp_path):
+    clone = git_repo(snapshot_checkout(tmp_path / "starter"))  # no tag: copier renders HEAD
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    project = copier_copy("./starter", "my-project", tmp_path)
+    # resolved: pip and `copier update` run from the project, where ./starter means nothing
+    assert runtime_pin(project) == f"kedro-mlflow-runtime @ git+file://localhost{clone}@{head}"
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == str(clone)
+
+    assert_one_finished_run(project, install_as_readme_says(project, pip="newest"))
+    assert pip_version(project / ".venv/bin/python") > bundled_pip_version()
+    bundled = make_venv(tmp_path / "bundled-pip", pip="bundled")
+    done = resolve(bundled, runtime_pin(project), tmp_path / "downloads")
+    assert done.returncode == 0, done.stderr
+
+    # `copier update` finds the template again, and moves the pin to the new commit
+    git_repo(project)
+    (clone / "template/conf/README.md").write_text("# conf\n\nUpdated.\n")
+    subprocess.run(["git", "commit", "-qam", "next"], cwd=clone, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "copier", "update", "--defaults", "--quiet"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    new_head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert runtime_pin(project) == f"kedro-mlflow-runtime @ git+file://localhost{clone}@{new_head}"
+    assert (project / "conf/README.md").read_text() == "# conf\n\nUpdated.\n"
+
+
+def test_a_package_index_serving_the_released_wheel(tmp_path):
+    source = snapshot_checkout(tmp_path / "starter")
+    dist = tmp_path / "wheels"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    artefacts = sorted(path.name for path in dist.iterdir())
+    assert artefacts == [
+        f"kedro_mlflow_runtime-{VERSION}-py3-none-any.whl",
+        f"kedro_mlflow_runtime-{VERSION}.tar.gz",
+    ]
+    checked = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", *map(str, dist.iterdir())],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    project = copier_copy(str(REPO_ROOT), "my-project", tmp_path, "--vcs-ref", "HEAD",
+                          "--data", "runtime_from=index")  # fmt: skip
+    assert runtime_pin(project) == f"kedro-mlflow-runtime=={VERSION}"
+    # a folder of wheels is a package index to pip (PIP_FIND_LINKS), beside the machine's own
+    links = " ".join(filter(None, [user_env().get("PIP_FIND_LINKS", ""), str(dist)]))
+    done = install_as_readme_says(project, pip="bundled", PIP_FIND_LINKS=links)
+    assert_one_finished_run(project, done)
+    installed = (project / ".venv/lib").glob("python*/site-packages/kedro_mlflow_runtime-*")
+    [dist_info] = [path for path in installed if path.suffix == ".dist-info"]
+    assert not (dist_info / "direct_url.json").exists()  # from the index, not a URL
+
+    newest = make_venv(tmp_path / "newest-pip", pip="newest")
+    done = subprocess.run(
+        [str(newest), "-m", "pip", "download", "--quiet", "--no-deps", "--dest",
+         str(tmp_path / "downloads"), f"kedro-mlflow-runtime=={VERSION}"],
+        env=user_env(PIP_FIND_LINKS=links), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
