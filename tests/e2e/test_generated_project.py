@@ -181,4 +181,3 @@ def test_kedro_mlflow_ui_serves_the_project_store(project):
         assert len(runs) == len(recorded_runs(project / "mlflow.db"))
     finally:
         stop(server)
-
