@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -154,13 +155,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 120) -> bytes:
+def wait_for_http(
+    url: str, server: subprocess.Popen, timeout: float = 120, context: ssl.SSLContext | None = None
+) -> bytes:
     """Poll `url` until it answers; fail with the server's output if it dies or never does."""
     deadline = time.monotonic() + timeout
     while True:
         assert server.poll() is None, server.stdout.read() if server.stdout else "server died"
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=5, context=context) as response:
                 return response.read()
         except OSError:
             assert time.monotonic() < deadline, f"{url} did not answer within {timeout} s"

@@ -3,9 +3,11 @@ and the PostgreSQL cluster a production-like server keeps its runs in."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -21,14 +23,22 @@ class MlflowServer:
 
     ADMIN = ("admin", "kedro-mlflow-admin-pw")
 
-    def __init__(self, root: Path, auth: bool = False, backend_store_uri: str | None = None):
+    def __init__(
+        self,
+        root: Path,
+        auth: bool = False,
+        backend_store_uri: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ):
         """With `auth`, MLflow's basic-auth app: user `admin`, password ADMIN[1]. The backend
-        store is a SQLite file in `root` unless `backend_store_uri` names another database."""
+        store is a SQLite file in `root` unless `backend_store_uri` names another database.
+        With `tls` (certificate, key), HTTPS only."""
         self.auth = auth
+        self.tls = tls
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
+        self.uri = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log = self.root / "server.log"
         self.backend_store_uri = backend_store_uri or f"sqlite:///{self.root / 'mlflow.db'}"
         self._process: subprocess.Popen | None = None
@@ -41,6 +51,9 @@ class MlflowServer:
             "--artifacts-destination", str(self.root / "artifacts"),
         ]  # fmt: skip
         env = dict(os.environ)
+        if self.tls:
+            cert, key = self.tls
+            command += ["--uvicorn-opts", f"--ssl-certfile {cert} --ssl-keyfile {key}"]
         if self.auth:
             command += ["--app-name", "basic-auth"]
             env["MLFLOW_AUTH_ADMIN_PASSWORD"] = self.ADMIN[1]
@@ -55,7 +68,8 @@ class MlflowServer:
             env=env,
         )
         try:
-            wait_for_http(f"{self.uri}/health", self._process, timeout=180)
+            context = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
+            wait_for_http(f"{self.uri}/health", self._process, timeout=180, context=context)
         except BaseException:
             self.__exit__()
             raise
@@ -80,64 +94,68 @@ class MlflowServer:
         return [" ".join(m.groups()) for line in lines if (m := _REQUEST.search(line))]
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost that signs itself (no CA trusts it), and its key."""
+    import datetime  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415 - MLflow's dependencies bring it
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kedro-mlflow-tests")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key_file = folder / "server.crt", folder / "server.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key_file
+
+
 class PostgresCluster:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's `postgresql` package), trust auth.
-
-    PostgreSQL refuses to run as root, so under root the cluster belongs to the `postgres`
-    user and lives in its own temporary folder (pytest's are private to root)."""
-
-    def __init__(self):
-        self.bin = postgres_bin()
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="kedro-mlflow-pg-"))
-        self.data = self.root / "data"
-        self._as_postgres = os.geteuid() == 0
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres", "postgres")
-
-    def uri(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def _run(self, tool: str, *args: str, check: bool = True) -> None:
-        command = [str(self.bin / tool), *args]
-        if self._as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=check, capture_output=True, text=True, cwd=self.root)
+    """A throwaway PostgreSQL server from the `pgserver` wheel (PostgreSQL 16 in a pip package:
+    no system package to install), on a Unix socket in its own folder, deleted on exit. As root,
+    pgserver runs the server as a `pgserver` system user it creates (PostgreSQL refuses root)."""
 
     def __enter__(self) -> PostgresCluster:
-        try:
-            self._run(
-                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
-            )
-            options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.root}"
-            log = str(self.root / "postgres.log")
-            self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", log, "-o", options)
-        except BaseException:
-            self.__exit__()
-            raise
+        import pgserver  # noqa: PLC0415 - only the PostgreSQL tests need it
+
+        self.root = Path(tempfile.mkdtemp(prefix="kedro-mlflow-pg-"))
+        self.server = pgserver.get_server(self.root / "data", cleanup_mode="delete")
         return self
 
+    def uri(self, database: str) -> str:
+        # pgserver's URI names the socket folder (?host=...); SQLAlchemy 2.1 needs psycopg 3
+        return self.server.get_uri(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
     def create_database(self, name: str) -> str:
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        self.server.psql(f"CREATE DATABASE {name};")
         return self.uri(name)
 
     def __exit__(self, *exc_info: object) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", check=False)
+        self.server.cleanup()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def postgres_bin() -> Path:
-    """Where PostgreSQL's server tools are: on PATH, or Debian's versioned folder."""
-    if initdb := shutil.which("initdb"):
-        return Path(initdb).resolve().parent
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda path: [int(part) for part in path.parts[-3].split(".") if part.isdigit()],
-    )
-    if not found:
-        raise FileNotFoundError(
-            "PostgreSQL's initdb was not found: install Debian's `postgresql` package "
-            "(.ci/run does it with apt-get)"
-        )
-    return found[-1].parent

@@ -1,9 +1,7 @@
 """MlflowHook: Kedro's lifecycle mapped onto the tracking session, and nothing else.
 
-__init__                in a `kedro run` process, start the background tracker (background.py)
 after_context_created   read + validate mlflow.yml (no mlflow import, no network)
 before_pipeline_run     open the run, log every parameter the nodes read and the run's tags
-before_node_run         stop at a failure the background tracker reported
 after_pipeline_run      log the inference model of a PipelineML, end the run FINISHED
 on_pipeline_error       tag the error, end the run FAILED (Ctrl-C: KILLED, see TrackingSession)
 """
@@ -11,7 +9,6 @@ on_pipeline_error       tag the error, end the run FAILED (Ctrl-C: KILLED, see T
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +17,7 @@ from kedro.framework.hooks import hook_impl
 from .pipeline_ml import PipelineML
 
 if TYPE_CHECKING:
-    from .background import BackgroundSession, BackgroundTracker
     from .config import MlflowConfig
-    from .run_context import RunHandoff
     from .tracking import TrackingSession
 
 logger = logging.getLogger(__name__)
@@ -34,15 +29,10 @@ class MlflowHook:
 
     def __init__(self) -> None:
         self.config: MlflowConfig | None = None
-        self.session: TrackingSession | BackgroundSession | None = None
+        self.session: TrackingSession | None = None
         self._context: Any = None
         self._env = "local"
         self._credentials: dict[str, str] = {}
-        self._tracker: BackgroundTracker | None = None
-        if sys.argv[1:2] == ["run"]:  # settings.py of a `kedro run`: mlflow's import starts now
-            from .background import BackgroundTracker  # noqa: PLC0415
-
-            self._tracker = BackgroundTracker.prestart()
 
     @property
     def run_id(self) -> str | None:
@@ -79,7 +69,6 @@ class MlflowHook:
         from .run_tags import pipeline_names, run_tags  # noqa: PLC0415
 
         self.session = None
-        tracker, self._tracker = self._tracker, None  # used by this run or by none
         config = self.config
         if config is None:
             raise RuntimeError(
@@ -88,13 +77,10 @@ class MlflowHook:
             )
         from .datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
 
-        # a pipeline that logs through Mlflow* datasets imports mlflow in this process anyway
-        mlflow_here = name_after_catalog_entries(catalog, pipeline.datasets())
+        name_after_catalog_entries(catalog, pipeline.datasets())
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
         if all(name in disabled for name in names):
-            if tracker is not None:
-                tracker.close()
             logger.info(
                 "MLflow tracking is disabled for pipeline(s) %s (tracking.disable_tracking."
                 "pipelines in mlflow.yml): nothing is logged.",
@@ -114,7 +100,7 @@ class MlflowHook:
             values = {name: catalog[name].load() for name in inputs}
             params_by_run[namespace], long_tags = to_mlflow_params(values, config.tracking.params)
             long_param_tags.update(long_tags)
-        tags = run_tags(run_params, self._env, git=False)  # git_tags: where the run is made
+        tags = run_tags(run_params, self._env)
         if isinstance(pipeline, PipelineML):
             from .pipeline_ml import check_artifacts_are_persisted  # noqa: PLC0415
 
@@ -134,22 +120,8 @@ class MlflowHook:
 
         handoff = RunHandoff.from_run(run_params.get("runtime_params"))
 
-        if tracker is not None:
-            from .background import can_track  # noqa: PLC0415
-
-            if can_track(config) and not (mlflow_here or isinstance(pipeline, PipelineML)):
-                self.session = _start_in_background(
-                    tracker, config, start, handoff, (namespaces, tags), params_by_run, run_params
-                )
-                return
-            tracker.close()  # mlflow is (or will be) imported here, or a store it cannot check
-
         from .import_cost import importing_mlflow  # noqa: PLC0415
-        from .run_tags import git_tags  # noqa: PLC0415
 
-        git = git_tags(start["project_path"])
-        tags.update(git)
-        start["tags"].update(git)
         with importing_mlflow():
             from .tracking import TrackingSession  # noqa: PLC0415 - imports mlflow
 
@@ -166,23 +138,12 @@ class MlflowHook:
             raise
 
     @hook_impl
-    def before_node_run(self) -> None:
-        failure = getattr(self.session, "failure", None)  # a BackgroundSession's (never waits)
-        if failure is not None and (error := failure()) is not None:
-            raise error
-
-    @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         from .run_context import NotLoggedError, not_logged  # noqa: PLC0415
 
         session = self.session
         if session is None:
             return
-        try:
-            getattr(session, "wait", lambda: None)()  # a BackgroundSession's run, once created
-        except Exception as error:
-            _end_quietly(session, "FAILED", error)
-            raise
         if isinstance(pipeline, PipelineML):
             try:
                 _log_pipeline_model(pipeline, catalog, session, run_params)
@@ -210,46 +171,7 @@ class MlflowHook:
             _end_quietly(self.session, "FAILED", error)  # the pipeline's error is the one raised
 
 
-def _start_in_background(
-    tracker: BackgroundTracker,
-    config: MlflowConfig,
-    start: dict[str, Any],
-    handoff: RunHandoff,
-    child_runs: tuple[list[str], dict[str, str]],
-    params_by_run: dict[str | None, dict[str, str]],
-    run_params: dict[str, Any],
-) -> BackgroundSession:
-    from .background import BackgroundSession  # noqa: PLC0415
-    from .preflight import check_store  # noqa: PLC0415
-
-    try:  # what would stop the run before any node
-        resuming = bool(config.tracking.run.id or handoff.run_id)
-        experiment_id = check_store(config, start["credentials"], resuming)
-    except BaseException:
-        tracker.close()
-        raise
-    session = BackgroundSession.start(
-        tracker,
-        config,
-        **start,
-        experiment_id=experiment_id,
-        handoff=handoff,
-        child_runs=child_runs,
-        params_by_run=params_by_run,
-    )
-    runner = str(run_params.get("runner") or "SequentialRunner")
-    if "SequentialRunner" not in runner and "ThreadRunner" not in runner:
-        try:  # worker processes read the run id when they are spawned
-            session.wait()
-        except BaseException as error:
-            session.end("FAILED", error)
-            raise
-    return session
-
-
-def _end_quietly(
-    session: TrackingSession | BackgroundSession, status: str, error: BaseException
-) -> None:
+def _end_quietly(session: TrackingSession, status: str, error: BaseException) -> None:
     """End the run after a tracking failure; if the store is gone too, say so and move on."""
     try:
         session.end(status, error)
@@ -268,7 +190,7 @@ def _end_quietly(
 def _log_pipeline_model(
     pipeline: PipelineML,
     catalog: Any,
-    session: TrackingSession | BackgroundSession,
+    session: TrackingSession,
     run_params: dict[str, Any],
 ) -> None:
     from .model_logging import log_pipeline_model  # noqa: PLC0415

@@ -27,20 +27,8 @@ from pathlib import Path
 @contextmanager
 def importing_mlflow() -> Iterator[None]:
     """Wrap the first mlflow import of the process (and opening its store) in this."""
-    if "mlflow" in sys.modules:
-        yield  # already paid for
-        return
-    with collector_paused():
-        yield
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The collector paused (then, in a `kedro` CLI process, what exists frozen) while mlflow is
-    imported: for an import already under way (on_import.py), where importing_mlflow() would
-    see mlflow in sys.modules."""
-    if not gc.isenabled():
-        yield  # the application manages the collector itself
+    if "mlflow" in sys.modules or not gc.isenabled():
+        yield  # already paid for, or the application manages the collector itself
         return
     gc.disable()
     try:

@@ -1,18 +1,11 @@
-"""Checks that stop `kedro run` before any node when the tracking store cannot take the run, and
-the errors that say so. Nothing here imports mlflow: these checks also run in a process that
-leaves mlflow to the background tracker (background.py), so they use the standard library only.
+"""Why a tracking store cannot take the run, said so that the user can fix it: the errors that
+stop `kedro run` before any node, and how a store's failure is explained. No mlflow import
+(`kedro mlflow ui` and `sync` use it too).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import re
-import sqlite3
-import tempfile
-from collections.abc import Mapping
-from contextlib import closing
 from typing import TYPE_CHECKING
 
 from .config import MlflowConfigError, local_sqlite_path
@@ -70,9 +63,27 @@ def unwritable_store_error(error: BaseException, uri: str) -> TrackingStoreUnwri
     )
 
 
+def unreachable_message(uri: str, timeout: float, reason: object) -> str:
+    ssl = "SSL" in type(reason).__name__ or "CERTIFICATE" in str(reason).upper()
+    trust = (
+        " The server's TLS certificate is not trusted here: point MLFLOW_TRACKING_SERVER_CERT_PATH "
+        "(or REQUESTS_CA_BUNDLE) at its CA certificate, or set MLFLOW_TRACKING_INSECURE_TLS=true "
+        "to skip verification."
+        if ssl
+        else ""
+    )
+    return (
+        f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}).{trust} "
+        f"Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
+        f"(server.connect_timeout sets the wait). To run without the server, set "
+        f"server.offline.enabled: true in conf/local/mlflow.yml (runs are kept locally; "
+        f"`kedro mlflow sync` copies them to the server later), or list the pipeline under "
+        f"tracking.disable_tracking.pipelines to run it untracked. No node has run."
+    )
+
+
 def check_reachable(uri: str, timeout: float) -> None:
-    """Before any node: a tracking server that does not answer within `timeout` stops the run
-    (MLflow's own client would retry for minutes)."""
+    """`kedro mlflow sync`: a server that does not answer within `timeout` stops it at once."""
     if not uri.startswith(("http://", "https://")):
         return
     import urllib.error  # noqa: PLC0415 - only for a server
@@ -85,70 +96,7 @@ def check_reachable(uri: str, timeout: float) -> None:
         return  # it answered (auth, a proxy's 404...): reachable
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise TrackingUnavailableError(
-            f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}). "
-            f"Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
-            f"(server.connect_timeout sets the wait). To run without the server, set "
-            f"server.offline.enabled: true in conf/local/mlflow.yml (runs are kept locally; "
-            f"`kedro mlflow sync` copies them to the server later), or list the pipeline under "
-            f"tracking.disable_tracking.pipelines to run it untracked."
-        ) from None
-
-
-def check_store(
-    config: MlflowConfig, credentials: Mapping[str, str], resuming: bool = False
-) -> str | None:
-    """What MLflow would otherwise only report when it creates the run, checked without it:
-    the server answers and takes the credentials and the experiment is not deleted, or the
-    SQLite file (or its folder) is writable. Returns the experiment's id if it exists (and is
-    not deleted), so that whoever creates the run need not look it up again. A resumed run
-    (tracking.run.id, a handed-over run) keeps its own experiment: that one is not checked."""
-    uri = config.tracking_uri
-    if uri.startswith(("http://", "https://")):
-        check_reachable(uri, config.server.connect_timeout)
-        found = _check_server_experiment(config, {**os.environ, **credentials})
-    elif local_sqlite_path(uri) is not None:
-        found = _check_sqlite_store(config)
-    else:
-        return None
-    return None if resuming or found is None else _active_experiment(config, *found)
-
-
-def _check_server_experiment(
-    config: MlflowConfig, env: Mapping[str, str]
-) -> tuple[str | None, str | None] | None:
-    """(lifecycle stage, id) of the experiment, asked with the credentials (refused: raised)."""
-    import urllib.error  # noqa: PLC0415 - only for a server
-    import urllib.parse  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    uri, name = config.tracking_uri, config.tracking.experiment.name
-    query = urllib.parse.urlencode({"experiment_name": name})
-    request = urllib.request.Request(
-        f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
-    )
-    if env.get("MLFLOW_TRACKING_TOKEN"):
-        request.add_header("Authorization", f"Bearer {env['MLFLOW_TRACKING_TOKEN']}")
-    elif env.get("MLFLOW_TRACKING_USERNAME"):
-        login = f"{env['MLFLOW_TRACKING_USERNAME']}:{env.get('MLFLOW_TRACKING_PASSWORD', '')}"
-        request.add_header("Authorization", f"Basic {base64.b64encode(login.encode()).decode()}")
-    try:
-        with urllib.request.urlopen(request, timeout=config.server.connect_timeout) as answer:  # noqa: S310
-            experiment = json.load(answer).get("experiment", {})
-    except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            raise refused_credentials(uri, error.code, config) from None
-        return None  # 404: not created yet; anything else is MLflow's to report
-    except (OSError, ValueError):
-        return None
-    return experiment.get("lifecycle_stage"), experiment.get("experiment_id")
-
-
-def _active_experiment(
-    config: MlflowConfig, stage: str | None, experiment_id: str | None
-) -> str | None:
-    deleted_experiment(config, stage, experiment_id)
-    return experiment_id if stage == "active" and experiment_id else None
+        raise TrackingUnavailableError(unreachable_message(uri, timeout, reason)) from None
 
 
 def deleted_experiment(config: MlflowConfig, stage: str | None, experiment_id: str | None) -> None:
@@ -161,29 +109,3 @@ def deleted_experiment(config: MlflowConfig, stage: str | None, experiment_id: s
             f"`mlflow experiments restore --experiment-id {experiment_id}`) "
             f"or choose another name."
         )
-
-
-def _check_sqlite_store(config: MlflowConfig) -> tuple[str | None, str | None] | None:
-    """Writable file and folder (else raised); (lifecycle stage, id) of the experiment."""
-    db_file = local_sqlite_path(config.tracking_uri)
-    assert db_file is not None
-    try:
-        db_file.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
-        tempfile.TemporaryFile(dir=db_file.parent).close()  # SQLite writes its journal there
-        if not db_file.exists():
-            return None
-        # Opening for writing changes nothing, and fails as MLflow's first write would: a
-        # read-only or immutable file, a read-only file system (SQLite itself would quietly open
-        # such a file read-only and fail only on the first write)
-        os.close(os.open(db_file, os.O_RDWR))
-    except OSError as error:
-        raise unwritable_store_error(error, config.tracking_uri) or error from None
-    try:  # MLflow's experiments table (its columns are as old as MLflow's SQL stores)
-        with closing(sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
-            found = db.execute(
-                "SELECT lifecycle_stage, experiment_id FROM experiments WHERE name = ?",
-                (config.tracking.experiment.name,),
-            ).fetchone()
-    except sqlite3.Error:
-        return None  # a store MLflow has not set up yet: it creates the tables
-    return (found[0], str(found[1])) if found else None

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -38,20 +38,8 @@ class RunTarget:
         return self.run_id
 
 
-_awaited_run: Callable[[], object] | None = None
-
-
-def await_run(wait: Callable[[], object] | None) -> None:
-    """While the run is being created elsewhere (background.py), `current()` first calls `wait`,
-    which publishes the run (or raises why there is none)."""
-    global _awaited_run  # noqa: PLW0603 - one run per process at a time
-    _awaited_run = wait
-
-
 def current() -> RunTarget | None:
     """The store (and run, during a tracked `kedro run`) published by MlflowHook, if any."""
-    if _awaited_run is not None:
-        _awaited_run()
     raw = os.environ.get(ENV_VAR)
     if not raw:
         return None

@@ -65,9 +65,8 @@ def kedro_command(run_params: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def run_tags(run_params: Mapping[str, Any], env: str, git: bool = True) -> dict[str, str]:
-    """Tags for a Kedro run. Names follow kedro-mlflow where it has them, so searches carry over.
-    `git=False` leaves out git_tags (the background tracker adds them, off the critical path)."""
+def run_tags(run_params: Mapping[str, Any], env: str) -> dict[str, str]:
+    """Tags for a Kedro run. Names follow kedro-mlflow where it has them, so searches carry over."""
     project_path = Path(run_params.get("project_path") or ".")
     command = kedro_command(run_params)
     tags = {
@@ -82,9 +81,8 @@ def run_tags(run_params: Mapping[str, Any], env: str, git: bool = True) -> dict[
         "mlflow.source.type": "LOCAL",
         "mlflow.source.name": command,
         "mlflow.user": _user(),
+        **git_tags(project_path),
     }
-    if git:
-        tags.update(git_tags(project_path))
     return {key: value for key, value in tags.items() if value}
 
 

@@ -13,7 +13,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,9 @@ from .preflight import (  # noqa: F401 - the errors are importable from here too
     TrackingAuthenticationError,
     TrackingStoreUnwritableError,
     TrackingUnavailableError,
-    check_reachable,
     deleted_experiment,
     refused_credentials,
+    unreachable_message,
     unwritable_store_error,
 )
 from .run_context import RunHandoff  # noqa: F401 - importable from here too
@@ -83,14 +84,19 @@ class TrackingSession:
         saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
         try:
             client = _connect(config, credentials or {}, context)
-            session = cls._open_run(
-                client, config, project_path, run_name, tags, handoff, experiment_id
-            )
+            with _bounded_requests(config.server.connect_timeout):
+                session = cls._open_run(
+                    client, config, project_path, run_name, tags, handoff, experiment_id
+                )
         except BaseException as error:
             _restore_env(saved_env)
             explained = unwritable_store_error(error, config.tracking_uri)
             if isinstance(error, MlflowException):
-                explained = authentication_error(error, config.tracking_uri, config) or explained
+                explained = (
+                    authentication_error(error, config.tracking_uri, config)
+                    or unreachable_error(error, config)
+                    or explained
+                )
             if explained is not None:
                 raise explained from None
             raise
@@ -290,9 +296,46 @@ def _http_status(error: MlflowException) -> int | None:
     return int(match.group(1)) if match else status
 
 
+# The requests that open the run, bounded: a server that does not answer stops `kedro run`
+# within server.connect_timeout (MLflow's defaults retry for minutes). MLflow's own client makes
+# them, so every authentication and TLS setting it supports applies.
+_BOUNDED = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": lambda timeout: "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": lambda timeout: "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": lambda timeout: str(max(1, int(timeout // 2))),  # per try
+}
+
+
+@contextmanager
+def _bounded_requests(timeout: float) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in _BOUNDED}
+    os.environ.update({name: value(timeout) for name, value in _BOUNDED.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def unreachable_error(
+    error: MlflowException, config: MlflowConfig
+) -> TrackingUnavailableError | None:
+    """What to tell the user when MLflow could not reach the server at all (else None)."""
+    import requests  # noqa: PLC0415 - MLflow's HTTP client, imported with mlflow
+
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return None
+    return TrackingUnavailableError(
+        unreachable_message(config.tracking_uri, config.server.connect_timeout, cause)
+    )
+
+
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
-    check_reachable(config.tracking_uri, config.server.connect_timeout)
     db_file = local_sqlite_path(config.tracking_uri)
     if db_file is not None:  # SQLite creates the file, not its folder (the offline store's)
         db_file.parent.mkdir(parents=True, exist_ok=True)

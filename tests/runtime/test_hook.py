@@ -247,6 +247,7 @@ def running_runs(db_file) -> int:
         return 0
 
 
+@pytest.mark.e2e
 def test_ctrl_c_marks_the_run_killed(project):
     process = subprocess.Popen(
         [sys.executable, "-m", "kedro", "run", "--pipelines", "slow"],
@@ -351,10 +352,10 @@ right:
     [
         ("SequentialRunner", "sqlite", "session"),
         ("ParallelRunner", "sqlite", "session"),
-        ("ThreadRunner", "server", "session"),
-        # through the CLI (these pipelines log metrics: the run is made in the kedro process)
-        ("SequentialRunner", "sqlite", "kedro run"),
-        ("ParallelRunner", "server", "kedro run"),
+        pytest.param("ThreadRunner", "server", "session", marks=pytest.mark.e2e),
+        # through the CLI
+        pytest.param("SequentialRunner", "sqlite", "kedro run", marks=pytest.mark.e2e),
+        pytest.param("ParallelRunner", "server", "kedro run", marks=pytest.mark.e2e),
     ],
 )
 def test_nesting_by_namespace_gives_each_namespace_a_child_run(
@@ -487,6 +488,7 @@ def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
     assert not (project.path / "data/result.json").exists()
 
 
+@pytest.mark.e2e
 def test_a_read_only_tracking_store_stops_the_run_before_any_node(project, immutable):
     from kedro_mlflow_runtime.tracking import TrackingStoreUnwritableError
 

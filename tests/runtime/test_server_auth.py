@@ -91,8 +91,8 @@ def test_eight_concurrent_runs_against_one_server(project, mlflow_server):
 
 
 def test_wrong_credentials_stop_kedro_run_before_any_node(project, auth_server):
-    """In `kedro run`, where the run is made by the background tracker, the credentials are
-    checked before any node all the same."""
+    """Through `kedro run`: MLflow's first request (the experiment lookup) is refused, and
+    that stops the run before any node, with the file that holds the credentials named."""
     use_server(project, auth_server.uri, "not-the-password")
     result = kedro(project.path, "run", COLUMNS="1000")  # messages on one line
     assert result.returncode != 0

@@ -57,3 +57,30 @@ def test_a_server_dying_mid_run_loses_no_output_and_says_what_was_not_logged(pro
     assert "were not logged to MLflow run" in said
     assert "copied.json" in said and "mlflow artifacts log-artifact" in said
     assert "result=13.0" in said  # the metric that was lost, with its value
+
+
+def test_an_https_server_with_a_self_signed_certificate(project, tmp_path, monkeypatch):
+    """MLflow's own client makes the first request, so its TLS settings apply: refused until
+    MLFLOW_TRACKING_SERVER_CERT_PATH names the certificate, with a message saying so."""
+    from kedro_mlflow_runtime.tracking import TrackingUnavailableError
+    from tests.conftest import recorded_runs
+    from tests.servers import self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path / "tls")
+    with MlflowServer(tmp_path / "server", tls=(cert, key)) as server:
+        project.mlflow_yml(
+            f"server:\n  mlflow_tracking_uri: {server.uri}\n  connect_timeout: 4\n"
+            f"tracking:\n  experiment:\n    name: tls-{project.package}\n"
+        )
+        with pytest.raises(TrackingUnavailableError) as raised:
+            project.run()
+        message = str(raised.value)
+        assert f"Cannot reach the MLflow tracking server at {server.uri} within 4 s" in message
+        assert "MLFLOW_TRACKING_SERVER_CERT_PATH" in message
+        assert not (project.path / "data/result.json").exists()  # no node ran
+
+        monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", str(cert))
+        project.run()
+        [run] = recorded_runs(server.uri, f"tls-{project.package}")
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"factor": "2", "model": "{'offset': 1, 'tree': {'depth': 3}}"}
