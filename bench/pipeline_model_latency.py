@@ -34,7 +34,7 @@ from latency_nodes import prepare, score  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from kedro_mlflow_runtime.model_logging import log_pipeline_model  # noqa: E402
+from kedro_mlflow_runtime.model.log_model import log_pipeline_model  # noqa: E402
 
 COLUMNS = [f"f{i}" for i in range(10)]
 CALLS = {1: 2000, 10_000: 100}

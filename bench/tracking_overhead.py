@@ -35,7 +35,7 @@ import sys, time
 sys.argv[0] = "python -m kedro"  # as under the CLI
 import kedro.framework.cli.cli, kedro.framework.session, kedro.runner, pydantic, yaml  # as in kedro run
 from contextlib import nullcontext
-from kedro_mlflow_runtime.import_cost import importing_mlflow
+from kedro_mlflow_runtime.tracking.import_cost import importing_mlflow
 start = time.perf_counter()
 with importing_mlflow() if {paused} else nullcontext():
     import mlflow

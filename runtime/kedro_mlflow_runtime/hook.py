@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
-from .pipeline_ml import PipelineML
+from .model.pipeline_ml import PipelineML
 
 if TYPE_CHECKING:
-    from .config import MlflowConfig
-    from .tracking import TrackingSession
+    from .config.schema import MlflowConfig
+    from .tracking.session import TrackingSession
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,9 @@ class MlflowHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        from .pin import pin_mismatch  # noqa: PLC0415
-        from .project_config import (  # noqa: PLC0415 - pydantic only when a context is made
-            read_mlflow_config,
-            read_mlflow_credentials,
-            run_env,
-        )
-        from .run_context import RunTarget, publish  # noqa: PLC0415
+        from .config.pin import pin_mismatch  # noqa: PLC0415
+        from .config.project import read_mlflow_config, read_mlflow_credentials, run_env  # noqa: PLC0415 - pydantic only when a context is made
+        from .tracking.run_context import RunTarget, publish  # noqa: PLC0415
 
         if mismatch := pin_mismatch(context.project_path):
             logger.warning(mismatch, extra={"markup": False})  # Kedro's rich log: keep ".[dev]"
@@ -61,12 +57,8 @@ class MlflowHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from .params import (  # noqa: PLC0415
-            parameter_inputs,
-            parameters_by_namespace,
-            to_mlflow_params,
-        )
-        from .run_tags import pipeline_names, run_tags  # noqa: PLC0415
+        from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params  # noqa: PLC0415
+        from .tracking.tags import pipeline_names, run_tags  # noqa: PLC0415
 
         self.session = None
         config = self.config
@@ -102,7 +94,7 @@ class MlflowHook:
             long_param_tags.update(long_tags)
         tags = run_tags(run_params, self._env)
         if isinstance(pipeline, PipelineML):
-            from .pipeline_ml import check_artifacts_are_persisted  # noqa: PLC0415
+            from .model.pipeline_ml import check_artifacts_are_persisted  # noqa: PLC0415
 
             check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
         namespaces = (
@@ -116,14 +108,14 @@ class MlflowHook:
             "tags": {**tags, **long_param_tags},
             "credentials": self._credentials,
         }
-        from .run_context import RunHandoff  # noqa: PLC0415
+        from .tracking.run_context import RunHandoff  # noqa: PLC0415
 
         handoff = RunHandoff.from_run(run_params.get("runtime_params"))
 
-        from .import_cost import importing_mlflow  # noqa: PLC0415
+        from .tracking.import_cost import importing_mlflow  # noqa: PLC0415
 
         with importing_mlflow():
-            from .tracking import TrackingSession  # noqa: PLC0415 - imports mlflow
+            from .tracking.session import TrackingSession  # noqa: PLC0415 - imports mlflow
 
             self.session = TrackingSession.start(
                 config, **start, context=self._context, handoff=handoff
@@ -139,7 +131,8 @@ class MlflowHook:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from .run_context import NotLoggedError, not_logged  # noqa: PLC0415
+        from .errors import NotLoggedError  # noqa: PLC0415
+        from .tracking.run_context import not_logged  # noqa: PLC0415
 
         session = self.session
         if session is None:
@@ -193,7 +186,7 @@ def _log_pipeline_model(
     session: TrackingSession,
     run_params: dict[str, Any],
 ) -> None:
-    from .model_logging import log_pipeline_model  # noqa: PLC0415
+    from .model.log_model import log_pipeline_model  # noqa: PLC0415
 
     log_pipeline_model(
         pipeline.inference,

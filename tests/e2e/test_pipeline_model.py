@@ -86,7 +86,7 @@ def test_the_model_carries_its_code_spec_and_requirements(trained):
     model = client.get_logged_model(uri.removeprefix("models:/"))
     root = Path(model.artifact_location.removeprefix("file://"))
     assert (root / "code" / PACKAGE / "pipelines" / "inference" / "nodes.py").exists()
-    assert (root / "code" / "kedro_mlflow_runtime" / "pipeline_model.py").exists()
+    assert (root / "code" / "kedro_mlflow_runtime" / "model" / "pipeline_model.py").exists()
     requirements = (root / "requirements.txt").read_text().split()
     names = {line.split("==")[0] for line in requirements}
     assert {"mlflow", "kedro", "scikit-learn", "pandas", "cloudpickle"} <= names

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from kedro_mlflow_runtime import MlflowConfigError, __version__
-from kedro_mlflow_runtime.params import LongParamError
+from kedro_mlflow_runtime.errors import LongParamError
 from tests.conftest import kedro, recorded_runs
 
 
@@ -404,7 +404,8 @@ def test_nesting_by_namespace_gives_each_namespace_a_child_run(
 
 
 def test_nesting_is_validated():
-    from kedro_mlflow_runtime.config import MlflowConfigError, load_mlflow_config
+    from kedro_mlflow_runtime.config.schema import load_mlflow_config
+    from kedro_mlflow_runtime.errors import MlflowConfigError
 
     with pytest.raises(MlflowConfigError, match="tracking.run.nesting: Input should be 'none'"):
         load_mlflow_config(
@@ -424,7 +425,7 @@ def test_an_unreachable_server_stops_the_run_before_any_node_within_the_timeout(
     import socket
     import time as clock
 
-    from kedro_mlflow_runtime.tracking import TrackingUnavailableError
+    from kedro_mlflow_runtime.errors import TrackingUnavailableError
 
     # a server that accepts connections and never answers: the worst case for a client
     silent = socket.socket()
@@ -446,7 +447,7 @@ def test_an_unreachable_server_stops_the_run_before_any_node_within_the_timeout(
 
 
 def test_a_refused_connection_fails_at_once(project):
-    from kedro_mlflow_runtime.tracking import TrackingUnavailableError
+    from kedro_mlflow_runtime.errors import TrackingUnavailableError
     from tests.conftest import free_port
 
     project.mlflow_yml(f"server:\n  mlflow_tracking_uri: http://127.0.0.1:{free_port()}\n")
@@ -468,7 +469,7 @@ def test_secret_looking_params_are_redacted_in_the_run(project):
 def test_mlflow_environment_variables_that_mlflow_yml_overrides_are_reported(runtime_logs):
     from pathlib import Path
 
-    from kedro_mlflow_runtime.config import load_mlflow_config
+    from kedro_mlflow_runtime.config.schema import load_mlflow_config
 
     config = load_mlflow_config(
         {"server": {"mlflow_tracking_uri": "sqlite:///mlflow.db"}},
@@ -490,7 +491,7 @@ def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
 
 @pytest.mark.e2e
 def test_a_read_only_tracking_store_stops_the_run_before_any_node(project, immutable):
-    from kedro_mlflow_runtime.tracking import TrackingStoreUnwritableError
+    from kedro_mlflow_runtime.errors import TrackingStoreUnwritableError
 
     # a first run in another process: this one must open the store read-only from the start
     first = subprocess.run(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
 
-from kedro_mlflow_runtime.config import MlflowConfig, load_mlflow_config
+from kedro_mlflow_runtime.config.schema import MlflowConfig, load_mlflow_config
 from tests.conftest import REPO_ROOT, TEMPLATE_DIR, VERSION
 
 PROFILES = {

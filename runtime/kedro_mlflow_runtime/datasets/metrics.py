@@ -13,7 +13,7 @@ from typing import Any
 
 from kedro.io import DatasetError
 
-from ..batches import log_in_batches
+from ..tracking.batches import log_in_batches
 from .tracked import TrackedDataset
 
 

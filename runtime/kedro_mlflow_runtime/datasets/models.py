@@ -15,7 +15,7 @@ from typing import Any
 
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
-from .. import run_context
+from ..tracking import run_context
 from .tracked import TrackedDataset
 
 PYFUNC_WORKFLOWS = ("python_model", "loader_module")

@@ -8,7 +8,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from .. import run_context
+from ..tracking import run_context
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,198 @@
+"""`kedro mlflow ...` commands, available inside a project that has kedro-mlflow-runtime installed.
+
+Loaded by every `kedro` command (entry point `kedro.project_commands`): keep imports inside the
+commands so that `kedro --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.group(name="kedro-mlflow-runtime")
+def commands() -> None:
+    """kedro-mlflow-runtime commands."""
+
+
+@commands.group(name="mlflow")
+def mlflow_commands() -> None:
+    """Use MLflow with this Kedro project (configured in conf/base/mlflow.yml)."""
+
+
+@mlflow_commands.command(name="ui")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.option(
+    "--host", "-h", default=None, help="Host to serve on (default: ui.host in mlflow.yml)."
+)
+@click.option("--port", "-p", default=None, type=int, help="Port (default: ui.port in mlflow.yml).")
+@click.pass_obj
+def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> None:
+    """Serve the MLflow UI on the project's tracking store."""
+    config = _project_config(metadata, env)
+    uri = config.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        click.echo(f"This project tracks to an MLflow server: open {uri} in a browser.")
+        return
+    if uri.split("://", 1)[0] in ("databricks", "databricks-uc"):
+        click.echo("This project tracks to Databricks: open the experiment in your workspace.")
+        return
+    command = [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", uri,
+        "--host", host or config.ui.host,
+        "--port", str(port or config.ui.port),
+    ]  # fmt: skip
+    from ..config.schema import LOCAL_ARTIFACTS_DIR, local_sqlite_path  # noqa: PLC0415
+
+    db_file = local_sqlite_path(uri)
+    if db_file is not None:
+        # Experiments created from the UI keep their artifacts next to the database too.
+        command += ["--default-artifact-root", (db_file.parent / LOCAL_ARTIFACTS_DIR).as_uri()]
+    if config.registry_uri:
+        command += ["--registry-store-uri", config.registry_uri]
+    click.echo(f"MLflow UI for {uri} on http://{host or config.ui.host}:{port or config.ui.port}")
+    raise SystemExit(subprocess.call(command, cwd=metadata.project_path))
+
+
+@mlflow_commands.command(name="modelify")
+@click.option("--pipeline", "-p", "pipeline_name", required=True, help="A registered pipeline.")
+@click.option(
+    "--input-name", "-i", default=None,
+    help="The pipeline input the model's callers send (default: a PipelineML's input_name).",
+)  # fmt: skip
+@click.option("--env", "-e", default=None, help="Kedro environment to read the catalog from.")
+@click.option("--model-name", default=None, help="Name of the model (default: model-<pipeline>).")
+@click.option("--registered-model-name", default=None, help="Also register it under this name.")
+@click.option(
+    "--copy-mode", default="assign", type=click.Choice(["assign", "copy", "deepcopy"]),
+    help="How artifacts are handed to the nodes on each call (assign: as they are).",
+)  # fmt: skip
+@click.option("--no-signature", is_flag=True, help="Do not infer the input/params signature.")
+@click.option(
+    "--pip-requirements", multiple=True,
+    help="Requirements of the model (repeatable); default: worked out from the nodes' imports.",
+)  # fmt: skip
+@click.pass_obj
+def modelify(
+    metadata: Any,
+    pipeline_name: str,
+    input_name: str | None,
+    env: str | None,
+    model_name: str | None,
+    registered_model_name: str | None,
+    copy_mode: str,
+    no_signature: bool,
+    pip_requirements: tuple[str, ...],
+) -> None:
+    """Log a registered pipeline as one MLflow model, in a new run."""
+    from .modelify import modelify_pipeline  # noqa: PLC0415
+
+    log_model_kwargs: dict[str, Any] = {"name": model_name or f"model-{pipeline_name}"}
+    if registered_model_name:
+        log_model_kwargs["registered_model_name"] = registered_model_name
+    if no_signature:
+        log_model_kwargs["signature"] = None
+    if pip_requirements:
+        log_model_kwargs["pip_requirements"] = list(pip_requirements)
+    info = modelify_pipeline(
+        Path(metadata.project_path),
+        pipeline_name,
+        input_name,
+        env=env,
+        log_model_kwargs=log_model_kwargs,
+        copy_mode=copy_mode,
+    )
+    click.echo(f"Model '{log_model_kwargs['name']}' logged: {info.model_uri} (run {info.run_id})")
+
+
+@mlflow_commands.command(name="convert")
+@click.pass_obj
+def convert(metadata: Any) -> None:
+    """Convert this project from kedro-mlflow (catalog types, imports, hook, mlflow.yml)."""
+    from .convert import convert_project, report  # noqa: PLC0415
+
+    click.echo(report(convert_project(Path(metadata.project_path))))
+
+
+@mlflow_commands.command(name="sync")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.pass_obj
+def sync(metadata: Any, env: str | None) -> None:
+    """Copy the runs recorded offline (server.offline in mlflow.yml) to the tracking server.
+
+    Safe to run again: runs already copied are skipped, an interrupted copy is redone."""
+    import os  # noqa: PLC0415
+
+    from ..config.project import read_mlflow_credentials  # noqa: PLC0415
+    from ..config.schema import local_sqlite_path  # noqa: PLC0415
+
+    with _project_context(metadata, env) as context:
+        config = _read_config(context)
+        source = config.server.offline.tracking_uri
+        db_file = local_sqlite_path(source)
+        if db_file is None or not db_file.exists():
+            click.echo(f"Nothing to sync: there is no offline store at {source}.")
+            return
+        os.environ.update(read_mlflow_credentials(context, config.server.credentials))
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        from ..errors import SyncError, TrackingUnavailableError  # noqa: PLC0415
+        from ..tracking.failures import check_reachable  # noqa: PLC0415
+        from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
+            authentication_error,
+            register_request_header_provider,
+        )
+        from .sync import exclusive, sync_offline_runs  # noqa: PLC0415
+
+        try:
+            check_reachable(config.server_uri, config.server.connect_timeout)
+        except TrackingUnavailableError:
+            raise click.ClickException(
+                f"Cannot reach the MLflow tracking server at {config.server_uri} within "
+                f"{config.server.connect_timeout:g} s: nothing was synced. Run `kedro mlflow "
+                f"sync` again once it answers (server.mlflow_tracking_uri in mlflow.yml)."
+            ) from None
+        register_request_header_provider(config, context)
+        try:
+            with exclusive(db_file):
+                report = sync_offline_runs(
+                    source, config.server_uri, config.server.mlflow_registry_uri
+                )
+        except SyncError as error:  # the same store twice, a sync already running
+            raise click.ClickException(str(error)) from None
+        except MlflowException as error:
+            if refused := authentication_error(error, config.server_uri, config):
+                raise click.ClickException(str(refused)) from None
+            raise
+    click.echo(report.summary())
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _project_config(metadata: Any, env: str | None) -> Any:
+    with _project_context(metadata, env) as context:
+        return _read_config(context)
+
+
+def _read_config(context: Any) -> Any:
+    from ..config.project import read_mlflow_config  # noqa: PLC0415
+
+    return read_mlflow_config(context)
+
+
+@contextlib.contextmanager
+def _project_context(metadata: Any, env: str | None) -> Iterator[Any]:
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    project_path = Path(metadata.project_path)
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=env) as session:
+        yield session.load_context()

@@ -1,0 +1,77 @@
+"""`kedro mlflow modelify`: log any registered pipeline as one MLflow model, in a new run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def modelify_pipeline(
+    project_path: Path,
+    pipeline_name: str,
+    input_name: str | None,
+    *,
+    env: str | None,
+    log_model_kwargs: dict[str, Any],
+    copy_mode: str = "assign",
+) -> Any:
+    from kedro.framework.project import pipelines  # noqa: PLC0415
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    from ..config.project import read_mlflow_config, read_mlflow_credentials  # noqa: PLC0415
+    from ..datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
+    from ..model.log_model import log_pipeline_model  # noqa: PLC0415
+    from ..model.pipeline_ml import PipelineML, check_artifacts_are_persisted  # noqa: PLC0415
+    from ..tracking.run_context import RunTarget, publish  # noqa: PLC0415
+    from ..tracking.session import TrackingSession  # noqa: PLC0415
+
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=env) as kedro_session:
+        context = kedro_session.load_context()
+        if pipeline_name not in pipelines:
+            raise click.BadParameter(
+                f"'{pipeline_name}' is not a registered pipeline; "
+                f"registered: {', '.join(sorted(pipelines))}",
+                param_hint="--pipeline",
+            )
+        pipeline = pipelines[pipeline_name]
+        if isinstance(pipeline, PipelineML):
+            pipeline, input_name = pipeline.inference, input_name or pipeline.input_name
+        if input_name not in pipeline.inputs():
+            raise click.BadParameter(
+                f"'{input_name}' is not an input of pipeline '{pipeline_name}'; its inputs are: "
+                f"{', '.join(sorted(pipeline.inputs()))}",
+                param_hint="--input-name",
+            )
+        config = read_mlflow_config(context)
+        publish(RunTarget(config.tracking_uri, config.registry_uri))
+        catalog = context.catalog
+        name_after_catalog_entries(catalog, pipeline.datasets())
+        check_artifacts_are_persisted(pipeline, input_name, catalog)
+        session = TrackingSession.start(
+            config,
+            project_path=project_path,
+            run_name=f"modelify-{pipeline_name}",
+            tags={"kedro_command": f"kedro mlflow modelify --pipeline={pipeline_name}"},
+            credentials=read_mlflow_credentials(context, config.server.credentials),
+            context=context,
+        )
+        try:
+            info = log_pipeline_model(
+                pipeline,
+                input_name,
+                catalog,
+                run_id=session.run_id,
+                client=session.client,
+                log_model_kwargs=log_model_kwargs,
+                kpm_kwargs={"copy_mode": copy_mode},
+                project_path=project_path,
+            )
+        except BaseException as error:
+            session.end("FAILED", error)
+            raise
+        session.end("FINISHED")
+        return info

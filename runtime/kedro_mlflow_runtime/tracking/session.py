@@ -1,0 +1,418 @@
+"""The tracking session: one MLflow run for one Kedro run, and every write to it.
+
+Everything goes through one `MlflowClient` with the run id given explicitly, never through MLflow's
+thread-local "active run", so worker threads and processes log into the same run. Params and tags
+go out in `log_batch` calls, so the number of requests does not grow with the number of nodes.
+This module imports mlflow: only `MlflowHook.before_pipeline_run` imports it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking._model_registry import utils as _registry_utils
+
+from ..config.schema import LOCAL_ARTIFACTS_DIR, MlflowConfig, local_sqlite_path
+from ..errors import MlflowConfigError, TrackingAuthenticationError, TrackingUnavailableError
+from . import run_context
+from .batches import log_in_batches
+from .failures import (
+    deleted_experiment,
+    refused_credentials,
+    unreachable_message,
+    unwritable_store_error,
+)
+from .run_context import RunHandoff
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_TAG_LENGTH = 5000
+_REGISTRY_GLOBAL = "registry-uri"  # key of mlflow.set_registry_uri's module-level value in saved
+
+
+@dataclass
+class TrackingSession:
+    """An open MLflow run and the client that writes to it."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+    # Who ends the run. A run that was already active in the process (a notebook) is left to
+    # whoever opened it; a run handed over by an orchestrator (MLFLOW_RUN_ID, --params
+    # mlflow_run_id) is ended FINISHED only by the process told so, FAILED by any that fails.
+    end_on_success: bool = True
+    end_on_failure: bool = True
+    child_runs: dict[str, str] = field(default_factory=dict)  # namespace -> run id
+    _ended: bool = field(default=False, repr=False)
+    _made_active: bool = field(default=False, repr=False)
+    _ledger: str | None = field(default=None, repr=False)
+    _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def start(
+        cls,
+        config: MlflowConfig,
+        *,
+        project_path: Path,
+        run_name: str,
+        tags: Mapping[str, str],
+        credentials: Mapping[str, str] | None = None,
+        context: Any = None,
+        handoff: RunHandoff | None = None,
+        experiment_id: str | None = None,
+    ) -> TrackingSession:
+        """Connect, get or create the experiment (unless its id is given), then create or adopt
+        the run."""
+        # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the caller's values at
+        # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
+        saved_env = run_context.save_environment()
+        saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
+        try:
+            client = _connect(config, credentials or {}, context)
+            with _bounded_requests(config.server.connect_timeout):
+                session = cls._open_run(
+                    client, config, project_path, run_name, tags, handoff, experiment_id
+                )
+        except BaseException as error:
+            _restore_env(saved_env)
+            explained = unwritable_store_error(error, config.tracking_uri)
+            if isinstance(error, MlflowException):
+                explained = (
+                    authentication_error(error, config.tracking_uri, config)
+                    or unreachable_error(error, config)
+                    or explained
+                )
+            if explained is not None:
+                raise explained from None
+            raise
+        session._saved_env = saved_env
+        session._ledger = run_context.start_not_logged_ledger()
+        # Child processes (ParallelRunner, user subprocesses) and `start_run(nested=True)` in
+        # nodes find the store and the experiment without extra configuration.
+        os.environ.update(
+            {
+                "MLFLOW_TRACKING_URI": config.tracking_uri,
+                "MLFLOW_EXPERIMENT_ID": session.experiment_id,
+            }
+        )
+        # Mlflow* datasets log into this run, in any thread or worker process
+        run_context.publish_run(session.run_id, session.experiment_id)
+        atexit.register(session._end_at_exit)
+        run_context.log_started(run_name, session.run_id, session.experiment_id, config)
+        return session
+
+    @classmethod
+    def _open_run(
+        cls,
+        client: MlflowClient,
+        config: MlflowConfig,
+        project_path: Path,
+        run_name: str,
+        tags: Mapping[str, str],
+        handoff: RunHandoff | None = None,
+        experiment_id: str | None = None,
+    ) -> TrackingSession:
+        """Resume `tracking.run.id` or a handed-over run, adopt an active run, or create one."""
+        if config.tracking.run.id:
+            return cls._resume(client, config.tracking.run.id, tags)
+        if handoff is not None and handoff.run_id:
+            session = cls._resume(client, handoff.run_id, tags)
+            session.end_on_success = handoff.end_run
+            return session
+        active = mlflow.active_run()
+        if active is not None:
+            logger.warning(
+                "MLflow run %s was already active before the Kedro run: logging into it; "
+                "it is left open for whoever opened it.",
+                active.info.run_id,
+            )
+            session = cls(
+                client,
+                active.info.run_id,
+                active.info.experiment_id,
+                end_on_success=False,
+                end_on_failure=False,
+            )
+            session.set_tags(tags)
+            return session
+        experiment_id = experiment_id or _experiment_id(client, config, project_path)
+        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        session = cls(client, run.info.run_id, experiment_id)
+        session._make_active(run)
+        return session
+
+    @classmethod
+    def _resume(cls, client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> TrackingSession:
+        try:
+            run = client.get_run(run_id)
+        except MlflowException as error:
+            raise MlflowConfigError(
+                f"mlflow.yml: tracking.run.id (or MLFLOW_RUN_ID): run '{run_id}' cannot be "
+                f"resumed: {error.message}. Give an existing run id, or null for a new run."
+            ) from None
+        if run.info.status != RunStatus.to_string(RunStatus.RUNNING):
+            client.update_run(run_id, status="RUNNING")
+        session = cls(client, run_id, run.info.experiment_id)
+        session.set_tags(tags)
+        session._make_active(run)
+        return session
+
+    def open_child_runs(self, namespaces: list[str], tags: Mapping[str, str]) -> None:
+        """tracking.run.nesting: namespace: one child run per top-level namespace, where that
+        namespace's params, metrics, artifacts and models go."""
+        for namespace in namespaces:
+            child = self.client.create_run(
+                self.experiment_id,
+                run_name=namespace,
+                tags={**tags, "mlflow.parentRunId": self.run_id, "kedro_namespace": namespace},
+            )
+            self.child_runs[namespace] = child.info.run_id
+        run_context.publish_run(self.run_id, self.experiment_id, dict(self.child_runs))
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def log_params(self, params: Mapping[str, str], namespace: str | None = None) -> None:
+        """Log params in as few requests as MLflow allows (100 per call)."""
+        run_id = self.child_runs.get(namespace, self.run_id) if namespace else self.run_id
+        log_in_batches(
+            self.client, run_id, params=[Param(key, value) for key, value in params.items()]
+        )
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        log_in_batches(
+            self.client, self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()]
+        )
+
+    # --- ending -----------------------------------------------------------------------------------
+
+    def end(self, status: str = "FINISHED", error: BaseException | None = None) -> None:
+        """Close the run (once). A run adopted from an outer caller is left open."""
+        if self._ended:
+            return
+        self._ended = True
+        run_context.publish_run(None)
+        _restore_env(self._saved_env)
+        if self._ledger:  # read by the hook before the run ends
+            Path(self._ledger).unlink(missing_ok=True)
+        if error is not None:
+            self.set_tags(
+                {
+                    "error_type": type(error).__name__,
+                    "error_message": str(error)[:MAX_ERROR_TAG_LENGTH],
+                }
+            )
+        for child in self.child_runs.values():
+            _terminate(self.client, child, status)
+        ends = self.end_on_failure if status in ("FAILED", "KILLED") else self.end_on_success
+        if not ends:
+            logger.info(
+                "MLflow run %s is left open: the process that opened it ends it.", self.run_id
+            )
+            self._leave_active()
+            return
+        self._leave_active()
+        _terminate(self.client, self.run_id, status)
+        page = run_context.run_page(mlflow.get_tracking_uri(), self.experiment_id, self.run_id)
+        logger.info("MLflow run %s ended: %s%s", self.run_id, status, page)
+
+    def _end_at_exit(self) -> None:
+        # The interpreter is exiting with the run still open: Ctrl-C, or a crash outside Kedro's
+        # error hook. Runs before MLflow's own exit handler, which would mark it FINISHED.
+        if not self._ended:
+            try:
+                self.end("KILLED")
+            except Exception:  # noqa: BLE001 - nothing left to report to at exit
+                logger.debug("could not mark run %s KILLED", self.run_id, exc_info=True)
+
+    # --- fluent API interop -----------------------------------------------------------------------
+
+    def _make_active(self, run: Any) -> None:
+        """Make the run MLflow's active run in this thread, so `mlflow.log_*` in nodes of a
+        sequential run lands in it. Done without a request when MLflow's internals allow it."""
+        try:
+            from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+            _active_run_stack.get().append(mlflow.ActiveRun(run))
+        except (ImportError, AttributeError):  # pragma: no cover - depends on MLflow internals
+            mlflow.start_run(run_id=self.run_id)
+        self._made_active = True
+
+    def _leave_active(self) -> None:
+        """Undo `_make_active` (never pops a run someone else made active)."""
+        active = mlflow.active_run()
+        if self._made_active and active is not None and active.info.run_id == self.run_id:
+            try:
+                from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+                _active_run_stack.get().pop()
+            except (ImportError, AttributeError):  # pragma: no cover
+                mlflow.end_run()
+        self._made_active = False
+
+
+def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
+    """End the run in one request: MlflowClient.set_terminated first fetches the run again, to
+    print its URL (one more round trip per run against a server)."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if store is None:  # pragma: no cover - depends on MLflow internals
+        client.set_terminated(run_id, status)
+        return
+    store.update_run_info(
+        run_id,
+        run_status=RunStatus.from_string(status),
+        end_time=int(time.time() * 1000),
+        run_name=None,
+    )
+
+
+def authentication_error(
+    error: MlflowException, uri: str, config: MlflowConfig
+) -> TrackingAuthenticationError | None:
+    """What to tell the user when `error` is the server refusing the login (else None)."""
+    status = _http_status(error)
+    return refused_credentials(uri, status, config) if status in (401, 403) else None
+
+
+def _http_status(error: MlflowException) -> int | None:
+    status = getattr(error, "get_http_status_code", lambda: None)()
+    if status in (401, 403):
+        return status
+    match = re.search(r"error code (40[13])\b", str(error))
+    return int(match.group(1)) if match else status
+
+
+# The requests that open the run, bounded: a server that does not answer stops `kedro run`
+# within server.connect_timeout (MLflow's defaults retry for minutes). MLflow's own client makes
+# them, so every authentication and TLS setting it supports applies.
+_BOUNDED = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": lambda timeout: "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": lambda timeout: "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": lambda timeout: str(max(1, int(timeout // 2))),  # per try
+}
+
+
+@contextmanager
+def _bounded_requests(timeout: float) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in _BOUNDED}
+    os.environ.update({name: value(timeout) for name, value in _BOUNDED.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def unreachable_error(
+    error: MlflowException, config: MlflowConfig
+) -> TrackingUnavailableError | None:
+    """What to tell the user when MLflow could not reach the server at all (else None)."""
+    import requests  # noqa: PLC0415 - MLflow's HTTP client, imported with mlflow
+
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return None
+    return TrackingUnavailableError(
+        unreachable_message(config.tracking_uri, config.server.connect_timeout, cause)
+    )
+
+
+def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
+    os.environ.update(credentials)  # MLflow reads credentials from the environment only
+    db_file = local_sqlite_path(config.tracking_uri)
+    if db_file is not None:  # SQLite creates the file, not its folder (the offline store's)
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    register_request_header_provider(config, context)
+    # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
+    mlflow.set_tracking_uri(config.tracking_uri)
+    if config.registry_uri:
+        mlflow.set_registry_uri(config.registry_uri)
+    if config.tracking.disable_tracking.disable_autologging:
+        mlflow.autolog(disable=True, silent=True)
+    try:
+        return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
+    except (MlflowException, KeyError, ValueError) as error:
+        raise MlflowConfigError(
+            f"mlflow.yml: server.mlflow_tracking_uri / mlflow_registry_uri: MLflow has no store "
+            f"for {config.tracking_uri!r} / {config.registry_uri!r} ({type(error).__name__}: "
+            f"{error}). Use sqlite:///mlflow.db, http(s)://<server>, postgresql://..., or "
+            f"databricks."
+        ) from None
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    if _REGISTRY_GLOBAL in saved:  # set_registry_uri keeps a module-level value besides the env
+        _registry_utils._registry_uri = saved[_REGISTRY_GLOBAL]
+    run_context.restore_environment(saved)
+
+
+def _experiment_id(client: MlflowClient, config: MlflowConfig, project_path: Path) -> str:
+    options = config.tracking.experiment
+    experiment = client.get_experiment_by_name(options.name)
+    if experiment is None:
+        create = options.create_experiment_kwargs
+        try:
+            return client.create_experiment(
+                options.name,
+                artifact_location=create.artifact_location
+                or default_artifact_location(config.tracking_uri, options.name),
+                tags={k: str(v) for k, v in (create.tags or {}).items()} or None,
+            )
+        except MlflowException as error:
+            # several first runs at once (a team, an orchestrator): another one created it
+            experiment = client.get_experiment_by_name(options.name)
+            if experiment is None:
+                raise error from None
+    deleted_experiment(config, experiment.lifecycle_stage, experiment.experiment_id)
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+        logger.info("MLflow experiment '%s' was deleted: restored", options.name)
+    return experiment.experiment_id
+
+
+def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
+    """For a local SQLite store, artifacts live next to the database (MLflow would use the CWD)."""
+    db_file = local_sqlite_path(tracking_uri)
+    if db_file is None:
+        return None  # a server or another store chooses its own artifact location
+    folder = re.sub(r"[^\w.\-]+", "_", experiment_name).strip("._") or "experiment"
+    return (db_file.parent / LOCAL_ARTIFACTS_DIR / folder).as_uri()
+
+
+def register_request_header_provider(config: MlflowConfig, context: Any) -> None:
+    options = config.server.request_header_provider
+    if not options.type:
+        return
+    from kedro.utils import load_obj  # noqa: PLC0415
+    from mlflow.tracking.request_header.abstract_request_header_provider import (  # noqa: PLC0415
+        RequestHeaderProvider,
+    )
+    from mlflow.tracking.request_header.registry import (  # noqa: PLC0415
+        _request_header_provider_registry,
+    )
+
+    provider_class = load_obj(options.type)
+    if not (isinstance(provider_class, type) and issubclass(provider_class, RequestHeaderProvider)):
+        raise MlflowConfigError(
+            f"mlflow.yml: server.request_header_provider.type: '{options.type}' must be a "
+            f"subclass of mlflow's RequestHeaderProvider, got {provider_class!r}"
+        )
+    kwargs = dict(options.init_kwargs)
+    if options.pass_context:
+        kwargs["kedro_context"] = context
+    _request_header_provider_registry.register(lambda: provider_class(**kwargs))

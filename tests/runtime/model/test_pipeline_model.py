@@ -1,0 +1,162 @@
+"""KedroPipelineModel: the compiled inference pipeline, in-process and through MLflow."""
+
+import copy
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+
+from kedro_mlflow_runtime import KedroPipelineModel, KedroPipelineModelError
+from kedro_mlflow_runtime.model.log_model import compile_spec, log_pipeline_model, pip_requirements
+
+
+def scale(instances, factor):
+    return [x * factor for x in instances]
+
+
+def shift(scaled, model, offset):
+    return [x + model["bias"] + offset for x in scaled]
+
+
+def scale_column(instances, factor):
+    return instances["x"] * factor
+
+
+def shift_column(scaled, model, offset):
+    return (scaled + model["bias"] + offset).tolist()
+
+
+FRAME_INFERENCE = Pipeline(
+    [
+        Node(scale_column, ["instances", "params:factor"], "scaled", name="scale"),
+        Node(shift_column, ["scaled", "model", "params:offset"], "out", name="shift"),
+    ]
+)
+
+
+def split_pair(values):
+    return values[:1], values[1:]
+
+
+def join(first, rest):
+    return {"all": first + rest}
+
+
+def mutate(model, instances):
+    model["bias"] += 1  # a node that changes its artifact in place
+    return model["bias"]
+
+
+INFERENCE = Pipeline(
+    [
+        Node(scale, ["instances", "params:factor"], "scaled", name="scale"),
+        Node(shift, {"scaled": "scaled", "model": "model", "offset": "params:offset"}, "out"),
+    ]
+)
+PARAMS = {"params:factor": 2, "params:offset": 0.5}
+
+
+def built(pipeline=INFERENCE, artifacts=None, copy_mode="assign", params=PARAMS):
+    spec = compile_spec(pipeline, "instances", copy_mode)
+    spec["parameters"] = dict(params)
+    return KedroPipelineModel(spec, artifacts if artifacts is not None else {"model": {"bias": 10}})
+
+
+def test_predict_runs_the_nodes_in_order():
+    assert built().predict(None, [1, 2]) == [12.5, 14.5]
+
+
+def test_predict_time_params_override_the_pipeline_parameters():
+    model = built()
+    assert model.predict(None, [1], params={"factor": 3, "offset": 0}) == [13]
+    assert model.predict(None, [1]) == [12.5]  # not sticky
+    with pytest.raises(KedroPipelineModelError, match="Unknown predict param 'alpha'"):
+        model.predict(None, [1], params={"alpha": 1})
+
+
+def test_list_and_dict_outputs_and_keyword_inputs():
+    pipeline = Pipeline(
+        [
+            Node(split_pair, "instances", ["first", "rest"], name="split"),
+            Node(join, {"first": "first", "rest": "rest"}, "joined", name="join"),
+        ]
+    )
+    assert built(pipeline, artifacts={}, params={}).predict(None, [1, 2, 3]) == {"all": [1, 2, 3]}
+
+
+def test_copy_mode_protects_artifacts_from_nodes_that_mutate_them():
+    pipeline = Pipeline([Node(mutate, ["model", "instances"], "bias", name="mutate")])
+    assign = built(pipeline, artifacts={"model": {"bias": 0}}, params={})
+    assert [assign.predict(None, []) for _ in range(2)] == [1, 2]
+    deep = built(pipeline, artifacts={"model": {"bias": 0}}, params={}, copy_mode="deepcopy")
+    assert [deep.predict(None, []) for _ in range(2)] == [1, 1]
+
+
+def test_functions_must_be_importable_by_path():
+    lambda_pipeline = Pipeline([Node(lambda x: x, "instances", "out", name="anonymous")])
+    with pytest.raises(
+        KedroPipelineModelError, match="node 'anonymous'.*define it at module level"
+    ):
+        compile_spec(lambda_pipeline, "instances")
+
+
+def test_spec_checks():
+    with pytest.raises(KedroPipelineModelError, match="exactly one output"):
+        compile_spec(Pipeline([Node(split_pair, "instances", ["a", "b"])]), "instances")
+    with pytest.raises(KedroPipelineModelError, match="'rows' is not an input"):
+        compile_spec(INFERENCE, "rows")
+
+
+def test_the_spec_holds_no_kedro_objects():
+    spec = compile_spec(INFERENCE, "instances")
+    assert spec["nodes"][0]["func"] == f"{__name__}:scale"
+    assert spec["artifacts"] == {"model": "model"}
+    copy.deepcopy(spec)  # plain data
+    assert "kedro" not in repr(spec).replace("kedro_mlflow_runtime", "")
+
+
+def test_logged_through_mlflow_and_loaded_back(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("m", artifact_location=(tmp_path / "art").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    catalog = DataCatalog(
+        {
+            "model": MemoryDataset({"bias": 10}),
+            "instances": MemoryDataset(pd.DataFrame({"x": [1, 2]})),
+            "params:factor": MemoryDataset(2),
+            "params:offset": MemoryDataset(0.5),
+        }
+    )
+    info = log_pipeline_model(
+        FRAME_INFERENCE,
+        "instances",
+        catalog,
+        run_id=run_id,
+        client=client,
+        log_model_kwargs={"name": "pipeline"},  # signature "auto": input + params
+    )
+    model = client.get_logged_model(info.model_id)
+    assert (model.name, model.source_run_id) == ("pipeline", run_id)
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    rows = pd.DataFrame({"x": [1, 2]})
+    assert loaded.predict(rows) == [12.5, 14.5]
+    assert loaded.predict(rows, params={"offset": 1.5}) == [13.5, 15.5]
+    assert loaded.metadata.signature.params.to_dict() == [
+        {"name": "factor", "type": "long", "default": 2, "shape": None},
+        {"name": "offset", "type": "double", "default": 0.5, "shape": None},
+    ]
+    assert isinstance(loaded.unwrap_python_model(), KedroPipelineModel)
+
+
+def test_requirements_are_pinned_and_exclude_code_that_travels_with_the_model():
+    import sklearn
+    from sklearn.linear_model import LinearRegression
+
+    requirements = pip_requirements(INFERENCE, [LinearRegression()])
+    assert f"scikit-learn=={sklearn.__version__}" in requirements
+    assert any(r.startswith("mlflow==") for r in requirements)
+    assert any(r.startswith("kedro==") for r in requirements)
+    assert not any(r.startswith(("kedro-mlflow-runtime", "mlflow-skinny")) for r in requirements)

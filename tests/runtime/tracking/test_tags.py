@@ -1,0 +1,79 @@
+"""Run tags: runner name, the reproducing `kedro run` command, git state (real git)."""
+
+import subprocess
+
+import pytest
+
+from kedro_mlflow_runtime.tracking.tags import git_tags, kedro_command, pipeline_names, runner_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("None", "SequentialRunner"),
+        (None, "SequentialRunner"),
+        ("<kedro.runner.thread_runner.ThreadRunner object at 0x7fe707229950>", "ThreadRunner"),
+        ("<kedro.runner.parallel_runner.ParallelRunner object at 0x7f00aa>", "ParallelRunner"),
+        ("ParallelRunner", "ParallelRunner"),
+    ],
+)
+def test_runner_name(raw, expected):
+    assert runner_name({"runner": raw}) == expected
+
+
+def test_pipeline_names_default():
+    assert pipeline_names({"pipeline_names": []}) == ["__default__"]
+    assert pipeline_names({"pipeline_names": ["a", "b"]}) == ["a", "b"]
+
+
+def test_kedro_command_reproduces_the_selection():
+    run_params = {
+        "pipeline_names": ["training"],
+        "env": "prod",
+        "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
+        "tags": ["t1", "t2"],
+        "node_names": ["n1"],
+        "from_nodes": [],
+        "to_nodes": None,
+        "from_inputs": ["raw"],
+        "to_outputs": [],
+        "namespaces": ["ns"],
+        "load_versions": {"model": "2024-01-01T00.00.00.000Z"},
+        "runtime_params": {"model.alpha": 0.1},
+        "only_missing_outputs": True,
+    }
+    assert kedro_command(run_params) == (
+        "kedro run --pipelines=training --env=prod --runner=ThreadRunner --tags=t1,t2 "
+        "--nodes=n1 --from-inputs=raw --namespaces=ns "
+        "--load-versions=model:2024-01-01T00.00.00.000Z --params=model.alpha=0.1 "
+        "--only-missing-outputs"
+    )
+    assert kedro_command({"runner": "None"}) == "kedro run"
+
+
+def git(path, *args):
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=path,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_git_tags_commit_branch_and_dirty_flag(tmp_path):
+    assert git_tags(tmp_path) == {}  # not a repository
+    git(tmp_path, "init", "-q", "-b", "main")
+    assert git_tags(tmp_path) == {}  # no commit yet
+    (tmp_path / "a.txt").write_text("a")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "init")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert git_tags(tmp_path) == {
+        "mlflow.source.git.commit": head,
+        "mlflow.source.git.branch": "main",
+        "git_dirty": "false",
+    }
+    (tmp_path / "a.txt").write_text("changed")
+    assert git_tags(tmp_path)["git_dirty"] == "true"
