@@ -9,7 +9,7 @@ import pytest
 from kedro.io import AbstractDataset, DatasetError
 from mlflow import MlflowClient
 
-from kedro_mlflow_runtime import run_context
+from kedro_mlflow_runtime.tracking import run_context
 
 
 @dataclass

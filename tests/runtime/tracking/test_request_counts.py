@@ -63,7 +63,7 @@ def test_batch_sizes_are_mlflows_limits():
     batches MLflow accepts, hence the fewest requests."""
     from mlflow.utils import validation
 
-    from kedro_mlflow_runtime import batches
+    from kedro_mlflow_runtime.tracking import batches
 
     assert batches.MAX_PARAMS_TAGS_PER_BATCH == validation.MAX_PARAMS_TAGS_PER_BATCH
     assert batches.MAX_METRICS_PER_BATCH == validation.MAX_METRICS_PER_BATCH
