@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
-from .model.pipeline_ml import PipelineML
+from .config.pin import pin_mismatch
+from .datasets.tracked import name_after_catalog_entries
+from .errors import NotLoggedError
+from .model.pipeline_ml import PipelineML, check_artifacts_are_persisted
+from .tracking.import_cost import importing_mlflow
+from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params
+from .tracking.run_context import RunHandoff, RunTarget, not_logged, publish
+from .tracking.tags import pipeline_names, run_tags
 
 if TYPE_CHECKING:
     from .config.schema import MlflowConfig
@@ -41,9 +48,12 @@ class MlflowHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        from .config.pin import pin_mismatch  # noqa: PLC0415
-        from .config.project import read_mlflow_config, read_mlflow_credentials, run_env  # noqa: PLC0415 - pydantic only when a context is made
-        from .tracking.run_context import RunTarget, publish  # noqa: PLC0415
+        # pydantic: only once a context is made (every `kedro` command imports this module)
+        from .config.project import (  # noqa: PLC0415
+            read_mlflow_config,
+            read_mlflow_credentials,
+            run_env,
+        )
 
         if mismatch := pin_mismatch(context.project_path):
             logger.warning(mismatch, extra={"markup": False})  # Kedro's rich log: keep ".[dev]"
@@ -57,9 +67,6 @@ class MlflowHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params  # noqa: PLC0415
-        from .tracking.tags import pipeline_names, run_tags  # noqa: PLC0415
-
         self.session = None
         config = self.config
         if config is None:
@@ -67,8 +74,6 @@ class MlflowHook:
                 "MlflowHook did not see the Kedro context being created; register it in "
                 "settings.py as HOOKS = (MlflowHook(),) and run through a KedroSession."
             )
-        from .datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
-
         name_after_catalog_entries(catalog, pipeline.datasets())
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
@@ -94,8 +99,6 @@ class MlflowHook:
             long_param_tags.update(long_tags)
         tags = run_tags(run_params, self._env)
         if isinstance(pipeline, PipelineML):
-            from .model.pipeline_ml import check_artifacts_are_persisted  # noqa: PLC0415
-
             check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
         namespaces = (
             sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace})
@@ -108,11 +111,7 @@ class MlflowHook:
             "tags": {**tags, **long_param_tags},
             "credentials": self._credentials,
         }
-        from .tracking.run_context import RunHandoff  # noqa: PLC0415
-
         handoff = RunHandoff.from_run(run_params.get("runtime_params"))
-
-        from .tracking.import_cost import importing_mlflow  # noqa: PLC0415
 
         with importing_mlflow():
             from .tracking.session import TrackingSession  # noqa: PLC0415 - imports mlflow
@@ -131,9 +130,6 @@ class MlflowHook:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from .errors import NotLoggedError  # noqa: PLC0415
-        from .tracking.run_context import not_logged  # noqa: PLC0415
-
         session = self.session
         if session is None:
             return
@@ -186,7 +182,7 @@ def _log_pipeline_model(
     session: TrackingSession,
     run_params: dict[str, Any],
 ) -> None:
-    from .model.log_model import log_pipeline_model  # noqa: PLC0415
+    from .model.log_model import log_pipeline_model  # noqa: PLC0415 - imports mlflow
 
     log_pipeline_model(
         pipeline.inference,

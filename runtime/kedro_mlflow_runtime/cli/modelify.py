@@ -1,4 +1,5 @@
-"""`kedro mlflow modelify`: log any registered pipeline as one MLflow model, in a new run."""
+"""`kedro mlflow modelify`: log any registered pipeline as one MLflow model, in a new run.
+Imported by the command only (it imports mlflow): the same run lifecycle as MlflowHook."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from ..config.project import read_mlflow_config, read_mlflow_credentials
+from ..datasets.tracked import name_after_catalog_entries
+from ..model.log_model import log_pipeline_model
+from ..model.pipeline_ml import PipelineML, check_artifacts_are_persisted
+from ..tracking.run_context import RunTarget, publish
+from ..tracking.session import TrackingSession
 
 
 def modelify_pipeline(
@@ -17,17 +28,6 @@ def modelify_pipeline(
     log_model_kwargs: dict[str, Any],
     copy_mode: str = "assign",
 ) -> Any:
-    from kedro.framework.project import pipelines  # noqa: PLC0415
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
-    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
-
-    from ..config.project import read_mlflow_config, read_mlflow_credentials  # noqa: PLC0415
-    from ..datasets.tracked import name_after_catalog_entries  # noqa: PLC0415
-    from ..model.log_model import log_pipeline_model  # noqa: PLC0415
-    from ..model.pipeline_ml import PipelineML, check_artifacts_are_persisted  # noqa: PLC0415
-    from ..tracking.run_context import RunTarget, publish  # noqa: PLC0415
-    from ..tracking.session import TrackingSession  # noqa: PLC0415
-
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as kedro_session:
         context = kedro_session.load_context()

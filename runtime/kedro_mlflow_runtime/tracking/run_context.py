@@ -198,9 +198,29 @@ def point_mlflow_at_project() -> None:
         mlflow.set_registry_uri(target.registry_uri)
 
 
+def push_active_run(run: Any) -> None:
+    """Make `run` (an MLflow Run) MLflow's active run in this thread, without a request and
+    without touching its status, so that `mlflow.log_*` and a flavor's `log_model` land in it.
+    The one place that touches MLflow's (private) active-run stack."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+    _active_run_stack.get().append(mlflow.ActiveRun(run))
+
+
+def pop_active_run(run_id: str) -> None:
+    """Undo push_active_run: only while `run_id` is still on top (never someone else's run)."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
+
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        _active_run_stack.get().pop()
+
+
 class active_in_this_thread:  # noqa: N801 - used as a `with` statement
-    """Make `run_id` MLflow's active run in this thread only, for APIs that log into the active
-    run (a flavor's `log_model`). Pushed and popped without ending the run."""
+    """`run_id` as MLflow's active run in this thread only, for APIs that log into the active
+    run (a flavor's `log_model`), unless it already is."""
 
     def __init__(self, client: Any, run_id: str):
         self._client, self._run_id = client, run_id
@@ -208,15 +228,12 @@ class active_in_this_thread:  # noqa: N801 - used as a `with` statement
 
     def __enter__(self) -> None:
         import mlflow  # noqa: PLC0415
-        from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
 
         active = mlflow.active_run()
         if active is None or active.info.run_id != self._run_id:
-            _active_run_stack.get().append(mlflow.ActiveRun(self._client.get_run(self._run_id)))
+            push_active_run(self._client.get_run(self._run_id))
             self._pushed = True
 
     def __exit__(self, *exc_info: object) -> None:
         if self._pushed:
-            from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
-
-            _active_run_stack.get().pop()
+            pop_active_run(self._run_id)

@@ -240,26 +240,14 @@ class TrackingSession:
     # --- fluent API interop -----------------------------------------------------------------------
 
     def _make_active(self, run: Any) -> None:
-        """Make the run MLflow's active run in this thread, so `mlflow.log_*` in nodes of a
-        sequential run lands in it. Done without a request when MLflow's internals allow it."""
-        try:
-            from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
-
-            _active_run_stack.get().append(mlflow.ActiveRun(run))
-        except (ImportError, AttributeError):  # pragma: no cover - depends on MLflow internals
-            mlflow.start_run(run_id=self.run_id)
+        """The run as MLflow's active run in this thread, so `mlflow.log_*` in nodes of a
+        sequential run lands in it."""
+        run_context.push_active_run(run)
         self._made_active = True
 
     def _leave_active(self) -> None:
-        """Undo `_make_active` (never pops a run someone else made active)."""
-        active = mlflow.active_run()
-        if self._made_active and active is not None and active.info.run_id == self.run_id:
-            try:
-                from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
-
-                _active_run_stack.get().pop()
-            except (ImportError, AttributeError):  # pragma: no cover
-                mlflow.end_run()
+        if self._made_active:
+            run_context.pop_active_run(self.run_id)
         self._made_active = False
 
 
