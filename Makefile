@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 ## test: lint + the whole test suite (runtime, template, generated projects end to end)
 test: $(STAMP) lint
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 ## lint: ruff over the runtime, tests and scripts
 lint: $(STAMP)
