@@ -174,6 +174,9 @@ def stop(server: subprocess.Popen) -> None:
     """Stop a server started with start_new_session=True, and everything it started."""
     os.killpg(server.pid, signal.SIGTERM)
     try:
-        server.wait(timeout=30)
+        # uvicorn waits for clients' pooled keep-alive connections before it exits (30 s and
+        # more): a throwaway server's stores need no graceful end
+        server.wait(timeout=5)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)

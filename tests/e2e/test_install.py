@@ -69,6 +69,12 @@ def set_pin(project: Path, pin: str) -> None:
     path.write_text(path.read_text().replace(runtime_pin(project), pin))
 
 
+@pytest.fixture(scope="module")
+def newest_pip(tmp_path_factory) -> Path:
+    """A bare venv with the newest pip: the python that resolves pins with it."""
+    return make_venv(tmp_path_factory.mktemp("pip") / "newest-pip", pip="newest")
+
+
 @pytest.fixture
 def tagged_template(tmp_path: Path) -> Path:
     """The template repository as users get it from a git server: bare, with a release tag."""
@@ -78,15 +84,14 @@ def tagged_template(tmp_path: Path) -> Path:
     return bare
 
 
-def test_a_git_url_with_release_tags(tmp_path, tagged_template):
+def test_a_git_url_with_release_tags(tmp_path, tagged_template, newest_pip):
     project = copier_copy(f"file://{tagged_template}", "my-project", tmp_path)
     pin = runtime_pin(project)
     assert pin == f"kedro-mlflow-runtime @ git+file://localhost{tagged_template}@v{VERSION}"
 
     assert_one_finished_run(project, install_as_readme_says(project, pip="bundled"))
     assert pip_version(project / ".venv/bin/python") == bundled_pip_version()
-    newest = make_venv(tmp_path / "newest-pip", pip="newest")
-    done = resolve(newest, pin, tmp_path / "downloads")
+    done = resolve(newest_pip, pin, tmp_path / "downloads")
     assert done.returncode == 0, done.stderr
 
     # A source pip cannot reach, a version that does not exist: pip says which, and exits 1.
@@ -149,7 +154,7 @@ def test_a_relative_path_to_a_clone_without_release_tags(tmp_path):
     assert (project / "conf/README.md").read_text() == "# conf\n\nUpdated.\n"
 
 
-def test_a_package_index_serving_the_released_wheel(tmp_path):
+def test_a_package_index_serving_the_released_wheel(tmp_path, newest_pip):
     source = snapshot_checkout(tmp_path / "starter")
     dist = tmp_path / "wheels"
     built = subprocess.run(
@@ -179,9 +184,8 @@ def test_a_package_index_serving_the_released_wheel(tmp_path):
     [dist_info] = [path for path in installed if path.suffix == ".dist-info"]
     assert not (dist_info / "direct_url.json").exists()  # from the index, not a URL
 
-    newest = make_venv(tmp_path / "newest-pip", pip="newest")
     done = subprocess.run(
-        [str(newest), "-m", "pip", "download", "--quiet", "--no-deps", "--dest",
+        [str(newest_pip), "-m", "pip", "download", "--quiet", "--no-deps", "--dest",
          str(tmp_path / "downloads"), f"kedro-mlflow-runtime=={VERSION}"],
         env=user_env(PIP_FIND_LINKS=links), capture_output=True, text=True, check=False,
     )  # fmt: skip
