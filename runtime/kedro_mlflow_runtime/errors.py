@@ -22,6 +22,10 @@ class LongParamError(KedroMlflowRuntimeError, ValueError):
     """A parameter value is longer than MLflow accepts and `long_params_strategy` is `fail`."""
 
 
+class ParamNameError(KedroMlflowRuntimeError, ValueError):
+    """Two parameter names become the same MLflow param name (MLflow's name rules)."""
+
+
 # --- tracking (the store or server cannot take the run) ---------------------------------------
 
 

@@ -20,6 +20,7 @@ from .errors import NotLoggedError
 from .model.pipeline_ml import PipelineML, check_artifacts_are_persisted
 from .tracking.import_cost import importing_mlflow
 from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params
+from .tracking.redaction import mask_url_passwords
 from .tracking.run_context import RunHandoff, RunTarget, not_logged, publish
 from .tracking.tags import pipeline_names, run_tags
 
@@ -97,7 +98,7 @@ class MlflowHook:
             values = {name: catalog[name].load() for name in inputs}
             params_by_run[namespace], long_tags = to_mlflow_params(values, config.tracking.params)
             long_param_tags.update(long_tags)
-        tags = run_tags(run_params, self._env)
+        tags = run_tags(run_params, self._env, config.tracking.params.redact)
         if isinstance(pipeline, PipelineML):
             check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
         namespaces = (
@@ -107,7 +108,7 @@ class MlflowHook:
         )
         start = {
             "project_path": Path(run_params.get("project_path") or "."),
-            "run_name": config.tracking.run.name or "+".join(names),
+            "run_name": mask_url_passwords(config.tracking.run.name or "+".join(names)),
             "tags": {**tags, **long_param_tags},
             "credentials": self._credentials,
         }

@@ -20,8 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from ..errors import MlflowConfigError
+from ..tracking.redaction import DEFAULT_REDACTED
 
 logger = logging.getLogger(__name__)
+_IN_MEMORY_SQLITE = re.compile(r"^sqlite:(//)?(/(:memory:)?)?(\?.*)?$")
 
 CONFIG_NAME = "mlflow"
 # Same patterns as kedro-mlflow, so an existing conf/ tree is found where it was.
@@ -68,9 +70,19 @@ class ServerOptions(_Section):
         default_factory=RequestHeaderProviderOptions
     )
     # Addition: how long a tracking server may take to answer before `kedro run` stops, unstarted.
-    connect_timeout: float = Field(default=15.0, gt=0)
+    connect_timeout: float = Field(default=15.0, gt=0, allow_inf_nan=False)
     # Addition: runs go to a local store; `kedro mlflow sync` copies them to the server later.
     offline: OfflineOptions = Field(default_factory=OfflineOptions)
+
+    @field_validator("mlflow_tracking_uri", "mlflow_registry_uri")
+    @classmethod
+    def _not_in_memory(cls, uri: str | None) -> str | None:
+        if uri is not None and _IN_MEMORY_SQLITE.match(uri.strip()):
+            raise ValueError(
+                f"'{uri}' is an in-memory SQLite store: everything the run logs is gone when it "
+                "ends. Use a file, e.g. sqlite:///mlflow.db"
+            )
+        return uri
 
 
 class DisableTrackingOptions(_Section):
@@ -103,9 +115,6 @@ class DictParamsOptions(_Section):
     flatten: StrictBool = False
     recursive: StrictBool = True
     sep: str = "."
-
-
-DEFAULT_REDACTED = ["*password*", "*secret*", "*token*", "*api_key*", "*credential*"]
 
 
 class ParamsOptions(_Section):

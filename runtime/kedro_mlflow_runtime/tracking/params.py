@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LongParamError
+from ..errors import LongParamError, ParamNameError
+from .redaction import redacted
 
 if TYPE_CHECKING:  # pipeline registries import this module (is_parameter): keep it light
     from ..config.schema import ParamsOptions
@@ -66,8 +66,15 @@ def to_mlflow_params(
 
     params: dict[str, str] = {}
     tags: dict[str, str] = {}
+    raw_names: dict[str, str] = {}
     for raw_name, value in flat.items():
         name = _valid_name(raw_name)
+        if raw_names.setdefault(name, raw_name) != raw_name:  # one would overwrite the other
+            raise ParamNameError(
+                f"Parameters '{raw_names[name]}' and '{raw_name}' would both be logged as "
+                f"MLflow param '{name}' (MLflow names take letters, digits and _ - . / : and "
+                f"spaces only). Rename one of them in parameters.yml (or --params)."
+            )
         text = str(value)
         if len(text) <= MAX_PARAM_VALUE_LENGTH:
             params[name] = text
@@ -87,26 +94,6 @@ def to_mlflow_params(
             logger.warning("Parameter '%s' is too long for a param: logged as a tag", name)
             tags[name] = text[:MAX_TAG_VALUE_LENGTH]
     return params, tags
-
-
-REDACTED = "***"
-
-
-def redacted(name: str, value: Any, patterns: Iterable[str]) -> Any:
-    """The value with every secret-looking parameter or dict key (by name) replaced by ***."""
-    patterns = [pattern.lower() for pattern in patterns]
-
-    def walk(path: str, item: Any) -> Any:
-        leaf = path.rsplit(".", 1)[-1].lower()
-        if any(
-            fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(path.lower(), p) for p in patterns
-        ):
-            return REDACTED
-        if isinstance(item, Mapping):
-            return {key: walk(f"{path}.{key}", sub) for key, sub in item.items()}
-        return item
-
-    return walk(name, value)
 
 
 def _flatten(value: Mapping[str, Any], prefix: str, sep: str, recursive: bool) -> dict[str, Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import getpass
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro import __version__ as kedro_version
 
 from .. import __version__ as runtime_version
+from .redaction import DEFAULT_REDACTED, redacted
 
 DEFAULT_PIPELINE = "__default__"
 
@@ -32,8 +33,9 @@ def runner_name(run_params: Mapping[str, Any]) -> str:
     return "SequentialRunner" if name == "None" else name
 
 
-def kedro_command(run_params: Mapping[str, Any]) -> str:
-    """The `kedro run` command line that reproduces this run's selection."""
+def kedro_command(run_params: Mapping[str, Any], redact: Iterable[str] = DEFAULT_REDACTED) -> str:
+    """The `kedro run` command line that reproduces this run's selection (secret-looking
+    `--params` values, and passwords in URLs, as ***)."""
     parts = ["kedro run"]
 
     def add(option: str, value: Any) -> None:
@@ -59,16 +61,21 @@ def kedro_command(run_params: Mapping[str, Any]) -> str:
     load_versions = run_params.get("load_versions") or {}
     add("--load-versions", [f"{name}:{version}" for name, version in load_versions.items()])
     runtime_params = run_params.get("runtime_params") or {}
-    add("--params", [f"{key}={value}" for key, value in runtime_params.items()])
+    add(
+        "--params",
+        [f"{key}={redacted(key, value, redact)}" for key, value in runtime_params.items()],
+    )
     if run_params.get("only_missing_outputs"):
         parts.append("--only-missing-outputs")
     return " ".join(parts)
 
 
-def run_tags(run_params: Mapping[str, Any], env: str) -> dict[str, str]:
+def run_tags(
+    run_params: Mapping[str, Any], env: str, redact: Iterable[str] = DEFAULT_REDACTED
+) -> dict[str, str]:
     """Tags for a Kedro run. Names follow kedro-mlflow where it has them, so searches carry over."""
     project_path = Path(run_params.get("project_path") or ".")
-    command = kedro_command(run_params)
+    command = kedro_command(run_params, redact)
     tags = {
         "kedro_command": command,
         "kedro_version": str(run_params.get("kedro_version") or kedro_version),

@@ -212,3 +212,20 @@ def test_config_files_follow_kedro_patterns_and_env_order(tmp_path):
     )
     # within one env folder order is irrelevant (Kedro rejects duplicate keys); envs in order
     assert found == [nested, base, local]
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///:memory:", "sqlite://"])
+def test_an_in_memory_store_is_refused(tmp_path, uri):
+    base = write(tmp_path / "conf/base/mlflow.yml", f"server:\n  mlflow_tracking_uri: '{uri}'\n")
+    with pytest.raises(MlflowConfigError) as raised:
+        load(yaml.safe_load(base.read_text()), tmp_path, [base])
+    message = str(raised.value)
+    assert "conf/base/mlflow.yml: server.mlflow_tracking_uri:" in message
+    assert f"'{uri}' is an in-memory SQLite store" in message
+    assert "sqlite:///mlflow.db" in message
+
+
+def test_an_infinite_connect_timeout_is_refused(tmp_path):
+    base = write(tmp_path / "conf/base/mlflow.yml", "server:\n  connect_timeout: .inf\n")
+    with pytest.raises(MlflowConfigError, match="server.connect_timeout: Input should be a finite"):
+        load(yaml.safe_load(base.read_text()), tmp_path, [base])

@@ -105,3 +105,53 @@ def test_redaction_patterns_are_configurable():
     values = {"params:internal_host": "10.0.0.1", "params:password": "x"}
     params, _ = to_mlflow_params(values, options(redact=["*host*"]))
     assert params == {"internal_host": "***", "password": "x"}
+
+
+# the secret-looking values a hostile review planted (issue #14): all 14 must be masked
+PLANTED = {
+    "password": "s01",
+    "apiKey": "s02",
+    "apikey": "s03",
+    "api-key": "s04",
+    "passwd": "s05",
+    "db_pwd": "s06",
+    "pass": "s07",
+    "private_key": "s08",
+    "aws_access_key_id": "s09",
+    "auth": "s10",
+    "github_token": "s11",
+    "client_secret": "s12",
+    "nested": [{"password": "s13"}, {"user": "me"}],
+    "db_url": "postgresql://user:s14@db.example.com:5432/app",
+}
+
+
+def test_every_common_spelling_of_a_secret_is_redacted_lists_and_urls_included():
+    values = {f"params:{name}": value for name, value in PLANTED.items()}
+    params, _ = to_mlflow_params(values, options())
+    logged = " ".join(params.values())
+    for secret in (f"s{i:02d}" for i in range(1, 15)):
+        assert secret not in logged, secret
+    assert params["nested"] == "[{'password': '***'}, {'user': 'me'}]"
+    assert params["db_url"] == "postgresql://user:***@db.example.com:5432/app"
+    # names that only look alike are kept
+    kept, _ = to_mlflow_params(
+        {"params:author": "ann", "params:passes": 3, "params:compass": "n"}, options()
+    )
+    assert kept == {"author": "ann", "passes": "3", "compass": "n"}
+
+
+def test_a_url_password_is_masked_even_under_a_plain_name_and_when_flattened():
+    values = {"params:store": {"uri": "https://bob:pw-123@mlflow.example.com", "port": 1}}
+    flat, _ = to_mlflow_params(values, options(dict_params={"flatten": True}))
+    assert flat == {"store.uri": "https://bob:***@mlflow.example.com", "store.port": "1"}
+
+
+def test_names_that_become_the_same_mlflow_name_fail_with_both_names():
+    from kedro_mlflow_runtime.errors import ParamNameError
+
+    with pytest.raises(ParamNameError) as raised:
+        to_mlflow_params({"params:lr@x": 0.1, "params:lr#x": 0.2}, options())
+    assert "Parameters 'lr@x' and 'lr#x' would both be logged as MLflow param 'lr_x'" in str(
+        raised.value
+    )

@@ -77,3 +77,22 @@ def test_git_tags_commit_branch_and_dirty_flag(tmp_path):
     }
     (tmp_path / "a.txt").write_text("changed")
     assert git_tags(tmp_path)["git_dirty"] == "true"
+
+
+def test_the_kedro_command_masks_secret_params_and_url_passwords():
+    command = kedro_command(
+        {
+            "runtime_params": {
+                "password": "hunter2",
+                "apiKey": "k-1",
+                "db": "postgresql://u:pw9@h/db",
+                "alpha": 0.5,
+            }
+        }
+    )
+    assert command == (
+        "kedro run --params=password=***,apiKey=***,db=postgresql://u:***@h/db,alpha=0.5"
+    )
+    assert kedro_command({"runtime_params": {"host": "h1"}}, redact=["host"]) == (
+        "kedro run --params=host=***"
+    )
