@@ -72,10 +72,8 @@ class TrackingSession:
         credentials: Mapping[str, str] | None = None,
         context: Any = None,
         handoff: RunHandoff | None = None,
-        experiment_id: str | None = None,
     ) -> TrackingSession:
-        """Connect, get or create the experiment (unless its id is given), then create or adopt
-        the run."""
+        """Connect, get or create the experiment, then create or adopt the run."""
         # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the caller's values at
         # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
         saved_env = run_context.save_environment()
@@ -83,9 +81,7 @@ class TrackingSession:
         try:
             client = _connect(config, credentials or {}, context)
             with _bounded_requests(config.server.connect_timeout):
-                session = cls._open_run(
-                    client, config, project_path, run_name, tags, handoff, experiment_id
-                )
+                session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except BaseException as error:
             _restore_env(saved_env)
             explained = unwritable_store_error(error, config.tracking_uri)
@@ -123,7 +119,6 @@ class TrackingSession:
         run_name: str,
         tags: Mapping[str, str],
         handoff: RunHandoff | None = None,
-        experiment_id: str | None = None,
     ) -> TrackingSession:
         """Resume `tracking.run.id` or a handed-over run, adopt an active run, or create one."""
         if config.tracking.run.id:
@@ -148,7 +143,7 @@ class TrackingSession:
             )
             session.set_tags(tags)
             return session
-        experiment_id = experiment_id or _experiment_id(client, config, project_path)
+        experiment_id = _experiment_id(client, config, project_path)
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
         session = cls(client, run.info.run_id, experiment_id)
         session._make_active(run)
