@@ -141,25 +141,30 @@ def sync(metadata: Any, env: str | None) -> None:
             click.echo(f"Nothing to sync: there is no offline store at {source}.")
             return
         os.environ.update(read_mlflow_credentials(context, config.server.credentials))
+        from mlflow import MlflowClient  # noqa: PLC0415
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-        from ..errors import SyncError, TrackingUnavailableError  # noqa: PLC0415
-        from ..tracking.failures import check_reachable  # noqa: PLC0415
+        from ..errors import SyncError  # noqa: PLC0415
+        from ..tracking.failures import SYNC_ADVICE  # noqa: PLC0415
         from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
             authentication_error,
+            bounded_requests,
             register_request_header_provider,
+            unreachable_error,
         )
         from .sync import exclusive, sync_offline_runs  # noqa: PLC0415
 
-        try:
-            check_reachable(config.server_uri, config.server.connect_timeout)
-        except TrackingUnavailableError:
-            raise click.ClickException(
-                f"Cannot reach the MLflow tracking server at {config.server_uri} within "
-                f"{config.server.connect_timeout:g} s: nothing was synced. Run `kedro mlflow "
-                f"sync` again once it answers (server.mlflow_tracking_uri in mlflow.yml)."
-            ) from None
         register_request_header_provider(config, context)
+        uri, timeout = config.server_uri, config.server.connect_timeout
+        try:  # MLflow's own client: its TLS and auth settings apply
+            with bounded_requests(timeout):
+                MlflowClient(uri).search_experiments(max_results=1)
+        except MlflowException as error:
+            if refused := authentication_error(error, uri, config):
+                raise click.ClickException(str(refused)) from None
+            if unreachable := unreachable_error(error, uri, timeout, SYNC_ADVICE):
+                raise click.ClickException(str(unreachable)) from None
+            raise
         try:
             with exclusive(db_file):
                 report = sync_offline_runs(

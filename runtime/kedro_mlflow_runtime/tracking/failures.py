@@ -13,7 +13,6 @@ from ..errors import (
     MlflowConfigError,
     TrackingAuthenticationError,
     TrackingStoreUnwritableError,
-    TrackingUnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +56,21 @@ def unwritable_store_error(error: BaseException, uri: str) -> TrackingStoreUnwri
     )
 
 
-def unreachable_message(uri: str, timeout: float, reason: object) -> str:
+# what to do, after "Cannot reach ...": for a run (the default) and for `kedro mlflow sync`
+RUN_ADVICE = (
+    "Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
+    "(server.connect_timeout sets the wait). To run without the server, set "
+    "server.offline.enabled: true in conf/local/mlflow.yml (runs are kept locally; "
+    "`kedro mlflow sync` copies them to the server later), or list the pipeline under "
+    "tracking.disable_tracking.pipelines to run it untracked. No node has run."
+)
+SYNC_ADVICE = (
+    "Nothing was synced: run `kedro mlflow sync` again once it answers "
+    "(server.mlflow_tracking_uri in mlflow.yml)."
+)
+
+
+def unreachable_message(uri: str, timeout: float, reason: object, advice: str = RUN_ADVICE) -> str:
     ssl = "SSL" in type(reason).__name__ or "CERTIFICATE" in str(reason).upper()
     trust = (
         " The server's TLS certificate is not trusted here: point MLFLOW_TRACKING_SERVER_CERT_PATH "
@@ -66,31 +79,7 @@ def unreachable_message(uri: str, timeout: float, reason: object) -> str:
         if ssl
         else ""
     )
-    return (
-        f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}).{trust} "
-        f"Start it, or fix server.mlflow_tracking_uri in conf/base/mlflow.yml "
-        f"(server.connect_timeout sets the wait). To run without the server, set "
-        f"server.offline.enabled: true in conf/local/mlflow.yml (runs are kept locally; "
-        f"`kedro mlflow sync` copies them to the server later), or list the pipeline under "
-        f"tracking.disable_tracking.pipelines to run it untracked. No node has run."
-    )
-
-
-def check_reachable(uri: str, timeout: float) -> None:
-    """`kedro mlflow sync`: a server that does not answer within `timeout` stops it at once."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    import urllib.error  # noqa: PLC0415 - only for a server
-    import urllib.request  # noqa: PLC0415
-
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):  # noqa: S310
-            return
-    except urllib.error.HTTPError:
-        return  # it answered (auth, a proxy's 404...): reachable
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise TrackingUnavailableError(unreachable_message(uri, timeout, reason)) from None
+    return f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}).{trust} {advice}"
 
 
 def deleted_experiment(config: MlflowConfig, stage: str | None, experiment_id: str | None) -> None:

@@ -30,6 +30,7 @@ from ..errors import MlflowConfigError, TrackingAuthenticationError, TrackingUna
 from . import run_context
 from .batches import log_in_batches
 from .failures import (
+    RUN_ADVICE,
     deleted_experiment,
     refused_credentials,
     unreachable_message,
@@ -80,7 +81,7 @@ class TrackingSession:
         saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
         try:
             client = _connect(config, credentials or {}, context)
-            with _bounded_requests(config.server.connect_timeout):
+            with bounded_requests(config.server.connect_timeout):
                 session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except BaseException as error:
             _restore_env(saved_env)
@@ -88,7 +89,7 @@ class TrackingSession:
             if isinstance(error, MlflowException):
                 explained = (
                     authentication_error(error, config.tracking_uri, config)
-                    or unreachable_error(error, config)
+                    or unreachable_error(error, config.tracking_uri, config.server.connect_timeout)
                     or explained
                 )
             if explained is not None:
@@ -288,7 +289,7 @@ _BOUNDED = {
 
 
 @contextmanager
-def _bounded_requests(timeout: float) -> Iterator[None]:
+def bounded_requests(timeout: float) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in _BOUNDED}
     os.environ.update({name: value(timeout) for name, value in _BOUNDED.items()})
     try:
@@ -302,7 +303,7 @@ def _bounded_requests(timeout: float) -> Iterator[None]:
 
 
 def unreachable_error(
-    error: MlflowException, config: MlflowConfig
+    error: MlflowException, uri: str, timeout: float, advice: str = RUN_ADVICE
 ) -> TrackingUnavailableError | None:
     """What to tell the user when MLflow could not reach the server at all (else None)."""
     import requests  # noqa: PLC0415 - MLflow's HTTP client, imported with mlflow
@@ -310,9 +311,7 @@ def unreachable_error(
     cause = error.__cause__ or error.__context__
     if not isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return None
-    return TrackingUnavailableError(
-        unreachable_message(config.tracking_uri, config.server.connect_timeout, cause)
-    )
+    return TrackingUnavailableError(unreachable_message(uri, timeout, cause, advice))
 
 
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:

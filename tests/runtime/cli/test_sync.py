@@ -268,7 +268,7 @@ def test_sync_to_a_server_that_does_not_answer_syncs_nothing_and_says_so(project
     )
     result = sync(project, expect_success=False)
     assert f"Cannot reach the MLflow tracking server at {dead} within 2 s" in result.stderr
-    assert "nothing was synced" in result.stderr
+    assert "Nothing was synced: run `kedro mlflow sync` again" in result.stderr
     [run] = recorded_runs(project.path / "mlflow-offline" / "mlflow.db")
     assert "kedro_mlflow.synced_to" not in run.data.tags
 
