@@ -167,13 +167,11 @@ def sync(metadata: Any, env: str | None) -> None:
             raise
         try:
             with exclusive(db_file):
-                report = sync_offline_runs(
-                    source, config.server_uri, config.server.mlflow_registry_uri
-                )
+                report = sync_offline_runs(source, uri, config.server.mlflow_registry_uri)
         except SyncError as error:  # the same store twice, a sync already running
             raise click.ClickException(str(error)) from None
         except MlflowException as error:
-            if refused := authentication_error(error, config.server_uri, config):
+            if refused := authentication_error(error, uri, config):
                 raise click.ClickException(str(refused)) from None
             raise
     click.echo(report.summary())

@@ -13,6 +13,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+from .. import __version__
+
 DISTRIBUTION = "kedro-mlflow-runtime"
 PIN_FILE = "requirements/template.txt"
 _PIN = re.compile(r"^\s*kedro[-_]mlflow[-_]runtime\b[^#\n]*", re.IGNORECASE | re.MULTILINE)
@@ -36,8 +38,6 @@ def _pip_file_url(url: str) -> str:
 
 def installed_requirement() -> str:
     """The requirement line that installs the running kedro-mlflow-runtime again."""
-    from .. import __version__  # noqa: PLC0415 - the package __init__ imports nothing heavy
-
     origin = _direct_url()
     url = _pip_file_url(origin.get("url", ""))
     vcs = origin.get("vcs_info", {})
@@ -62,8 +62,6 @@ def pin_mismatch(project_path: Path) -> str | None:
     """A message when the installed runtime is not the one the project pins, else None.
 
     An editable install (someone working on the runtime itself) is never reported."""
-    from .. import __version__  # noqa: PLC0415
-
     pin = read_pin(project_path)
     origin = _direct_url()
     if pin is None or origin.get("dir_info", {}).get("editable"):

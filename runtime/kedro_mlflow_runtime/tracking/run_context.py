@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -94,14 +94,16 @@ EXPORTED_ENV = (
 )
 
 
-def save_environment() -> dict[str, str | None]:
-    return {name: os.environ.get(name) for name in EXPORTED_ENV}
+def save_environment(names: Iterable[str] = EXPORTED_ENV) -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in names}
 
 
-def restore_environment(saved: Mapping[str, str | None]) -> None:
+def restore_environment(
+    saved: Mapping[str, str | None], names: Iterable[str] = EXPORTED_ENV
+) -> None:
     """Undo what the run set process-wide, so that the next run in this process (a notebook, an
     orchestrator, tests) resolves its own store and registry, not this run's."""
-    for name in EXPORTED_ENV:
+    for name in names:
         value = saved.get(name)
         if value is None:
             os.environ.pop(name, None)

@@ -281,25 +281,19 @@ def _http_status(error: MlflowException) -> int | None:
 # The requests that open the run, bounded: a server that does not answer stops `kedro run`
 # within server.connect_timeout (MLflow's defaults retry for minutes). MLflow's own client makes
 # them, so every authentication and TLS setting it supports applies.
-_BOUNDED = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": lambda timeout: "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": lambda timeout: "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": lambda timeout: str(max(1, int(timeout // 2))),  # per try
-}
-
-
 @contextmanager
 def bounded_requests(timeout: float) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in _BOUNDED}
-    os.environ.update({name: value(timeout) for name, value in _BOUNDED.items()})
+    bounded = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(timeout // 2))),  # per try
+    }
+    saved = run_context.save_environment(bounded)
+    os.environ.update(bounded)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        run_context.restore_environment(saved, bounded)
 
 
 def unreachable_error(
