@@ -29,15 +29,16 @@ class MlflowServer:
         auth: bool = False,
         backend_store_uri: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        port: int | None = None,
     ):
         """With `auth`, MLflow's basic-auth app: user `admin`, password ADMIN[1]. The backend
         store is a SQLite file in `root` unless `backend_store_uri` names another database.
-        With `tls` (certificate, key), HTTPS only."""
+        With `tls` (certificate, key), HTTPS only. `port`: e.g. to bring a stopped one back."""
         self.auth = auth
         self.tls = tls
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.uri = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log = self.root / "server.log"
         self.backend_store_uri = backend_store_uri or f"sqlite:///{self.root / 'mlflow.db'}"

@@ -6,6 +6,8 @@ match. Messages say what failed, where (file, key, URI, dataset) and how to fix 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KedroMlflowRuntimeError(Exception):
     """Base class of the runtime's errors."""
@@ -45,14 +47,22 @@ class NotLoggedError(KedroMlflowRuntimeError, RuntimeError):
     """The pipeline ran and saved its outputs, but some of it did not reach MLflow."""
 
     @classmethod
-    def from_ledger(cls, run_id: str, items: list[dict[str, str]]) -> NotLoggedError:
+    def from_ledger(cls, run_id: str, items: list[dict[str, Any]], ledger: Any) -> NotLoggedError:
         lines = [
             f"The pipeline ran and saved its outputs, but {len(items)} item(s) were not logged "
             f"to MLflow run {run_id}:"
         ]
         for item in items:
             lines += [f"  - {item['what']}: {item['error']}", f"    retry: {item['retry']}"]
+        lines.append(
+            f"Once the tracking store is back, `kedro mlflow retry` (from the project folder) "
+            f"logs all of them from {ledger} and ends the run FINISHED."
+        )
         return cls("\n".join(lines))
+
+
+class RunKilledError(KedroMlflowRuntimeError, RuntimeError):
+    """The process was told to stop (SIGTERM, SIGHUP) while its run was open: it ended KILLED."""
 
 
 class SyncError(KedroMlflowRuntimeError, RuntimeError):

@@ -3,7 +3,7 @@
 after_context_created   read + validate mlflow.yml (no mlflow import, no network)
 before_pipeline_run     open the run, log every parameter the nodes read and the run's tags
 after_pipeline_run      log the inference model of a PipelineML, end the run FINISHED
-on_pipeline_error       tag the error, end the run FAILED (Ctrl-C: KILLED, see TrackingSession)
+on_pipeline_error       tag the error, end the run FAILED (Ctrl-C, SIGTERM, SIGHUP: KILLED)
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from .config.pin import pin_mismatch
 from .datasets.tracked import name_after_catalog_entries
 from .errors import NotLoggedError
 from .model.pipeline_ml import PipelineML, check_artifacts_are_persisted
+from .tracking import not_logged
 from .tracking.import_cost import importing_mlflow
 from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params
 from .tracking.redaction import mask_url_passwords
-from .tracking.run_context import RunHandoff, RunTarget, not_logged, publish
+from .tracking.run_context import RunHandoff, RunTarget, publish
 from .tracking.tags import pipeline_names, run_tags
 
 if TYPE_CHECKING:
@@ -146,19 +147,39 @@ class MlflowHook:
                 )
                 _end_quietly(session, "FAILED", error)
                 raise
-        missed = not_logged()
+        missed = not_logged.read()
         if missed:
-            error = NotLoggedError.from_ledger(session.run_id, missed)
+            ledger = not_logged.path()
+            not_logged.record_success(
+                session.run_id, ledger, list(session.child_runs.values())
+            )  # the retry ends it FINISHED
+            error = NotLoggedError.from_ledger(session.run_id, missed, ledger)
             _end_quietly(session, "FAILED", error)
             raise error
-        session.end("FINISHED")
+        ledger = not_logged.path()  # the run's end puts the environment back
+        try:
+            session.end("FINISHED")
+        except Exception as error:
+            not_logged.record_success(session.run_id, ledger, list(session.child_runs.values()))
+            raise NotLoggedError.from_ledger(
+                session.run_id, not_logged.read(ledger), ledger
+            ) from error
 
     @hook_impl
     def on_pipeline_error(
         self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
     ) -> None:
         if self.session is not None:
+            ledger = not_logged.path()
             _end_quietly(self.session, "FAILED", error)  # the pipeline's error is the one raised
+            if missed := not_logged.read(ledger):
+                logger.error(
+                    "%d item(s) of MLflow run %s were not logged (listed in %s): log them with "
+                    "`kedro mlflow retry` once the tracking store is back.",
+                    len(missed),
+                    self.session.run_id,
+                    ledger,
+                )
 
 
 def _end_quietly(session: TrackingSession, status: str, error: BaseException) -> None:
@@ -167,13 +188,11 @@ def _end_quietly(session: TrackingSession, status: str, error: BaseException) ->
         session.end(status, error)
     except Exception as end_error:  # noqa: BLE001 - the original error is the one to raise
         logger.error(
-            "MLflow run %s could not be marked %s (%s): it stays RUNNING until ended, e.g. "
-            "MlflowClient().set_terminated('%s', '%s').",
+            "MLflow run %s could not be marked %s (%s): it stays RUNNING until "
+            "`kedro mlflow retry` ends it, once the tracking store is back.",
             session.run_id,
             status,
             end_error,
-            session.run_id,
-            status,
         )
 
 

@@ -44,6 +44,15 @@ def wait(values, seconds):
     return values
 
 
+def wait_noting_pid(values, seconds, pid_file):
+    import os
+    from pathlib import Path
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return values
+
+
 def label(value, offset):
     return value + offset
 
@@ -60,7 +69,7 @@ REGISTRY = """
 from kedro.pipeline import Node, Pipeline
 from kedro_mlflow_runtime import pipeline_ml_factory
 
-from .nodes import apply, explode, fit, label, scale, total, wait
+from .nodes import apply, explode, fit, label, scale, total, wait, wait_noting_pid
 
 
 def register_pipelines():
@@ -74,6 +83,10 @@ def register_pipelines():
     ])
     everything = Pipeline([Node(total, ["raw", "parameters"], "sum_all", name="sum_all")])
     slow = Pipeline([Node(wait, ["raw", "params:seconds"], "waited", name="wait")])
+    # the process running the node writes its pid to params:pid_file, then waits
+    noted = Pipeline([
+        Node(wait_noting_pid, ["raw", "params:seconds", "params:pid_file"], "waited", name="wait")
+    ])
     steps = Pipeline([
         Node(scale, ["raw", "params:factor"], "scaled", name="scale"),
         Node(total, ["scaled", "params:model"], "result", name="total"),
@@ -109,6 +122,7 @@ def register_pipelines():
         "failing": failing,
         "everything": everything,
         "slow": slow,
+        "noted": noted,
         "ml": ml,
         "steps": steps,
         "namespaced": namespaced,
@@ -141,6 +155,7 @@ fail: true
 seconds: 60
 unused: 5
 offset: 0
+pid_file: ""
 """
 
 

@@ -128,9 +128,6 @@ def sync(metadata: Any, env: str | None) -> None:
     """Copy the runs recorded offline (server.offline in mlflow.yml) to the tracking server.
 
     Safe to run again: runs already copied are skipped, an interrupted copy is redone."""
-    import os  # noqa: PLC0415
-
-    from ..config.project import read_mlflow_credentials  # noqa: PLC0415
     from ..config.schema import local_sqlite_path  # noqa: PLC0415
 
     with _project_context(metadata, env) as context:
@@ -140,31 +137,16 @@ def sync(metadata: Any, env: str | None) -> None:
         if db_file is None or not db_file.exists():
             click.echo(f"Nothing to sync: there is no offline store at {source}.")
             return
-        os.environ.update(read_mlflow_credentials(context, config.server.credentials))
-        from mlflow import MlflowClient  # noqa: PLC0415
+        from ..tracking.failures import SYNC_ADVICE  # noqa: PLC0415
+
+        uri = config.server_uri
+        _reachable_client(context, config, uri, config.server.mlflow_registry_uri, SYNC_ADVICE)
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
         from ..errors import SyncError  # noqa: PLC0415
-        from ..tracking.failures import SYNC_ADVICE  # noqa: PLC0415
-        from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
-            authentication_error,
-            bounded_requests,
-            register_request_header_provider,
-            unreachable_error,
-        )
+        from ..tracking.session import authentication_error  # noqa: PLC0415
         from .sync import exclusive, sync_offline_runs  # noqa: PLC0415
 
-        register_request_header_provider(config, context)
-        uri, timeout = config.server_uri, config.server.connect_timeout
-        try:  # MLflow's own client: its TLS and auth settings apply
-            with bounded_requests(timeout):
-                MlflowClient(uri).search_experiments(max_results=1)
-        except MlflowException as error:
-            if refused := authentication_error(error, uri, config):
-                raise click.ClickException(str(refused)) from None
-            if unreachable := unreachable_error(error, uri, timeout, SYNC_ADVICE):
-                raise click.ClickException(str(unreachable)) from None
-            raise
         try:
             with exclusive(db_file):
                 report = sync_offline_runs(source, uri, config.server.mlflow_registry_uri)
@@ -177,6 +159,101 @@ def sync(metadata: Any, env: str | None) -> None:
     click.echo(report.summary())
     if report.failed:
         raise SystemExit(1)
+
+
+@mlflow_commands.command(name="retry")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.argument("run_ids", nargs=-1)
+@click.pass_obj
+def retry(metadata: Any, env: str | None, run_ids: tuple[str, ...]) -> None:
+    """Log what runs could not log (kept in mlflow-not-logged/), then end those runs.
+
+    RUN_IDS: only these runs (default: every run listed there). Safe to run again."""
+    from .retry import ledgers  # noqa: PLC0415
+
+    found = ledgers(Path(metadata.project_path), run_ids)
+    if not found:
+        click.echo("Nothing to retry: every run logged everything.")
+        return
+    with _project_context(metadata, env) as context:
+        config = _read_config(context)
+        uri = config.tracking_uri
+        client = _reachable_client(context, config, uri, config.registry_uri, RETRY_ADVICE)
+        from .retry import RetryReport, retry_ledger  # noqa: PLC0415 - imports mlflow
+
+        report = RetryReport()
+        for ledger in found:
+            if not ledger.exists():
+                raise click.ClickException(f"No run {ledger.stem} in {ledger.parent}.")
+            retry_ledger(client, ledger, report)
+    click.echo(report.summary())
+    if report.failed:
+        raise SystemExit(1)
+
+
+@mlflow_commands.command(name="runs")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.option("--stale", is_flag=True, help="Only runs whose process is gone (e.g. kill -9).")
+@click.option("--end", is_flag=True, help="With --stale: mark those runs KILLED.")
+@click.pass_obj
+def runs(metadata: Any, env: str | None, stale: bool, end: bool) -> None:
+    """List the experiment's RUNNING runs and whether their process still runs."""
+    if end and not stale:
+        raise click.UsageError("--end only ends runs whose process is gone: add --stale.")
+    with _project_context(metadata, env) as context:
+        config = _read_config(context)
+        uri = config.tracking_uri
+        client = _reachable_client(context, config, uri, config.registry_uri, RETRY_ADVICE)
+        from .runs import GONE, end_stale, open_runs  # noqa: PLC0415
+
+        found = open_runs(client, config.tracking.experiment.name)
+        shown = [run for run in found if run.state == GONE] if stale else found
+        what = "stale (their process is gone)" if stale else "RUNNING"
+        click.echo(f"{len(shown)} {what} run(s) in experiment '{config.tracking.experiment.name}'")
+        for run in shown:
+            click.echo(f"  {run.line()}")
+        if end:
+            ended = end_stale(client, shown)
+            click.echo(f"{len(ended)} run(s) marked KILLED.")
+        elif stale and shown:
+            click.echo("End them (KILLED) with: kedro mlflow runs --stale --end")
+
+
+RETRY_ADVICE = "Nothing was logged: run `kedro mlflow retry` again once it answers."
+
+
+def _reachable_client(
+    context: Any, config: Any, uri: str, registry_uri: str | None, advice: str
+) -> Any:
+    """MLflow's client for `uri` with the project's credentials and headers, once one bounded
+    request showed that the server answers and takes them."""
+    import os  # noqa: PLC0415
+
+    from mlflow import MlflowClient  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    from ..config.project import read_mlflow_credentials  # noqa: PLC0415
+    from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
+        authentication_error,
+        bounded_requests,
+        register_request_header_provider,
+        unreachable_error,
+    )
+
+    os.environ.update(read_mlflow_credentials(context, config.server.credentials))
+    register_request_header_provider(config, context)
+    client = MlflowClient(uri, registry_uri)
+    try:  # MLflow's own client: its TLS and auth settings apply
+        with bounded_requests(config.server.connect_timeout):
+            client.search_experiments(max_results=1)
+    except MlflowException as error:
+        if refused := authentication_error(error, uri, config):
+            raise click.ClickException(str(refused)) from None
+        timeout = config.server.connect_timeout
+        if unreachable := unreachable_error(error, uri, timeout, advice):
+            raise click.ClickException(str(unreachable)) from None
+        raise
+    return client
 
 
 def _project_config(metadata: Any, env: str | None) -> Any:

@@ -7,6 +7,7 @@ for ParallelRunner and `isinstance` works.
 from __future__ import annotations
 
 import copy
+import shlex
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -70,9 +71,15 @@ class MlflowArtifactDataset(TrackedDataset):
         for local, folder in self._written_files(data):
             self._log_or_note(
                 f"artifact {local}",
-                f"mlflow artifacts log-artifact --local-file {local} --run-id {run_id}"
-                + (f" --artifact-path {folder}" if folder else ""),
+                f"{self._store_hint()}mlflow artifacts log-artifact --local-file "
+                f"{shlex.quote(str(local.resolve()))} --run-id {run_id}"
+                + (f" --artifact-path {shlex.quote(folder)}" if folder else ""),
                 lambda local=local, folder=folder: client.log_artifact(run_id, str(local), folder),
+                replay={
+                    "artifact": str(local.resolve()),
+                    "artifact_path": folder,
+                    "run_id": run_id,
+                },
             )
 
     def load(self) -> Any:

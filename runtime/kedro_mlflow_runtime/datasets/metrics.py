@@ -56,8 +56,12 @@ class _MetricDataset(TrackedDataset):
         more = f" and {len(metrics) - 5} more" if len(metrics) > 5 else ""
         self._log_or_note(
             f"metric point(s) {values}{more}",
-            f"log them with MlflowClient().log_batch('{run_id}', metrics=...) or re-run the node",
+            "kedro mlflow retry (every value is kept in the file it reads)",
             log,
+            replay={
+                "metrics": [[m.key, m.value, m.timestamp, m.step] for m in metrics],
+                "run_id": run_id,
+            },
         )
 
     def _history(self, key: str) -> list[Any]:

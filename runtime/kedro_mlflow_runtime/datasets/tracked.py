@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Iterable
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from ..tracking import run_context
+from ..tracking import not_logged, run_context
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +78,30 @@ class TrackedDataset(AbstractDataset):
             )
         return run_id
 
-    def _log_or_note(self, what: str, retry: str, log: Any) -> None:
+    def _log_or_note(
+        self, what: str, retry: str, log: Any, replay: dict[str, Any] | None = None
+    ) -> None:
         """Log, or, when MLflow fails, note what was not logged and go on: the data itself is
-        saved (or held by Kedro), so the pipeline carries on and the end of the run reports it."""
+        saved (or held by Kedro), so the pipeline carries on and the end of the run reports it.
+        `replay` is what `kedro mlflow retry` needs to log it later."""
+        if not_logged.server_unreachable():  # each try would wait for MLflow's retries again
+            error: Exception = ConnectionError(
+                "not tried: the tracking server was unreachable earlier in this run"
+            )
+            logger.error("%s: %s was not logged to MLflow: %s", self, what, error)
+            not_logged.record(f"{what} ({self})", retry, error, replay)
+            return
         try:
             log()
         except Exception as error:  # noqa: BLE001 - any tracking failure: the data comes first
             logger.error("%s: %s was not logged to MLflow: %s", self, what, error)
-            run_context.record_not_logged(f"{what} ({self})", retry, error)
+            not_logged.record(f"{what} ({self})", retry, error, replay)
+
+    def _store_hint(self) -> str:
+        """`MLFLOW_TRACKING_URI=<store> ` for a printed `mlflow` command (password masked)."""
+        from ..tracking.redaction import mask_url_passwords  # noqa: PLC0415
+
+        return f"MLFLOW_TRACKING_URI={shlex.quote(mask_url_passwords(run_context.tracking_uri()))} "
 
     def _run_for_loading(self) -> str:
         run_id = self.run_id

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from . import not_logged
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +85,14 @@ class RunHandoff:
         return cls(str(run_id) if run_id else None, end in ("true", "1", "yes"))
 
 
-NOT_LOGGED_ENV = "KEDRO_MLFLOW_RUNTIME_NOT_LOGGED"
 # what a tracked run sets process-wide, and puts back as it was when it ends
 EXPORTED_ENV = (
     "MLFLOW_TRACKING_URI",
     "MLFLOW_REGISTRY_URI",
     "MLFLOW_EXPERIMENT_ID",
-    NOT_LOGGED_ENV,
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    not_logged.ENV_VAR,
 )
 
 
@@ -132,33 +134,6 @@ def run_page(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     if not tracking_uri.startswith(("http://", "https://")):
         return ""
     return f" ({tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id})"
-
-
-def start_not_logged_ledger() -> str:
-    """A new file where any process of the run notes what it could not log (its path is
-    inherited by workers through the environment). Returns the path: the run removes it."""
-    handle, path = tempfile.mkstemp(prefix="kedro-mlflow-not-logged-", suffix=".jsonl")
-    os.close(handle)
-    os.environ[NOT_LOGGED_ENV] = path
-    return path
-
-
-def record_not_logged(what: str, retry: str, error: BaseException) -> None:
-    path = os.environ.get(NOT_LOGGED_ENV)
-    if path:
-        line = json.dumps(
-            {"what": what, "retry": retry, "error": f"{type(error).__name__}: {error}"}
-        )
-        with open(path, "a", encoding="utf-8") as ledger:  # one short append: atomic enough
-            ledger.write(line + "\n")
-
-
-def not_logged() -> list[dict[str, str]]:
-    path = os.environ.get(NOT_LOGGED_ENV)
-    if not path or not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as ledger:
-        return [json.loads(line) for line in ledger if line.strip()]
 
 
 _clients: dict[tuple[str, str | None], Any] = {}

@@ -27,7 +27,7 @@ from mlflow.tracking._model_registry import utils as _registry_utils
 
 from ..config.schema import LOCAL_ARTIFACTS_DIR, MlflowConfig, local_sqlite_path
 from ..errors import MlflowConfigError, TrackingAuthenticationError, TrackingUnavailableError
-from . import run_context
+from . import not_logged, run_context, signals
 from .batches import log_in_batches
 from .failures import (
     RUN_ADVICE,
@@ -37,11 +37,14 @@ from .failures import (
     unwritable_store_error,
 )
 from .run_context import RunHandoff
+from .tags import PROCESS_TAG
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_TAG_LENGTH = 5000
 _REGISTRY_GLOBAL = "registry-uri"  # key of mlflow.set_registry_uri's module-level value in saved
+# MLflow's client while the pipeline runs, unless the user set them: 3 retries, 0 + 2 + 4 s apart
+IN_RUN_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 @dataclass
@@ -59,7 +62,7 @@ class TrackingSession:
     child_runs: dict[str, str] = field(default_factory=dict)  # namespace -> run id
     _ended: bool = field(default=False, repr=False)
     _made_active: bool = field(default=False, repr=False)
-    _ledger: str | None = field(default=None, repr=False)
+    connect_timeout: float = 15.0  # server.connect_timeout: also bounds the requests that end it
     _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -96,7 +99,12 @@ class TrackingSession:
                 raise explained from None
             raise
         session._saved_env = saved_env
-        session._ledger = run_context.start_not_logged_ledger()
+        session.connect_timeout = config.server.connect_timeout
+        not_logged.start(project_path, session.run_id)
+        # While the pipeline runs, a request that cannot reach the server gives up within seconds
+        # (MLflow's defaults retry each one for minutes); the user's own settings win.
+        for name, value in IN_RUN_RETRIES.items():
+            os.environ.setdefault(name, value)
         # Child processes (ParallelRunner, user subprocesses) and `start_run(nested=True)` in
         # nodes find the store and the experiment without extra configuration.
         os.environ.update(
@@ -108,6 +116,7 @@ class TrackingSession:
         # Mlflow* datasets log into this run, in any thread or worker process
         run_context.publish_run(session.run_id, session.experiment_id)
         atexit.register(session._end_at_exit)
+        signals.end_run_on_termination(session)
         run_context.log_started(run_name, session.run_id, session.experiment_id, config)
         return session
 
@@ -195,42 +204,63 @@ class TrackingSession:
     # --- ending -----------------------------------------------------------------------------------
 
     def end(self, status: str = "FINISHED", error: BaseException | None = None) -> None:
-        """Close the run (once). A run adopted from an outer caller is left open."""
+        """Close the run (once), within connect_timeout even when the server is gone. A run
+        adopted from an outer caller is left open. If the store cannot take the end, it is noted
+        for `kedro mlflow retry` and the error raised."""
         if self._ended:
             return
         self._ended = True
+        # first, before any request: MLflow's own exit handler would end it again (and retry)
+        self._leave_active()
+        signals.stop_watching(self)
         run_context.publish_run(None)
-        _restore_env(self._saved_env)
-        if self._ledger:  # read by the hook before the run ends
-            Path(self._ledger).unlink(missing_ok=True)
+        tags = {}
         if error is not None:
-            self.set_tags(
-                {
-                    "error_type": type(error).__name__,
-                    "error_message": str(error)[:MAX_ERROR_TAG_LENGTH],
-                }
-            )
-        for child in self.child_runs.values():
-            _terminate(self.client, child, status)
+            tags = {
+                "error_type": type(error).__name__,
+                "error_message": str(error)[:MAX_ERROR_TAG_LENGTH],
+            }
         ends = self.end_on_failure if status in ("FAILED", "KILLED") else self.end_on_success
+        if not ends:  # left open on purpose: never "stale" once this process is gone
+            tags[PROCESS_TAG] = "left open"
+        try:
+            with bounded_requests(self.connect_timeout):
+                self.set_tags(tags)
+                for child in self.child_runs.values():
+                    _terminate(self.client, child, status)
+                if ends:
+                    _terminate(self.client, self.run_id, status)
+        except Exception as failure:
+            not_logged.record(
+                f"the end of run {self.run_id} ({status})",
+                "kedro mlflow retry",
+                failure,
+                replay={
+                    "end": status if ends else None,
+                    "run_id": self.run_id,
+                    "child_runs": list(self.child_runs.values()),
+                    "tags": tags,
+                },
+            )
+            raise
+        finally:
+            _restore_env(self._saved_env)
         if not ends:
             logger.info(
                 "MLflow run %s is left open: the process that opened it ends it.", self.run_id
             )
-            self._leave_active()
             return
-        self._leave_active()
-        _terminate(self.client, self.run_id, status)
         page = run_context.run_page(mlflow.get_tracking_uri(), self.experiment_id, self.run_id)
         logger.info("MLflow run %s ended: %s%s", self.run_id, status, page)
 
-    def _end_at_exit(self) -> None:
-        # The interpreter is exiting with the run still open: Ctrl-C, or a crash outside Kedro's
-        # error hook. Runs before MLflow's own exit handler, which would mark it FINISHED.
+    def _end_at_exit(self, error: BaseException | None = None) -> None:
+        # The interpreter is exiting with the run still open: Ctrl-C, a signal, or a crash
+        # outside Kedro's error hook. Runs before MLflow's own exit handler (which would mark it
+        # FINISHED).
         if not self._ended:
             try:
-                self.end("KILLED")
-            except Exception:  # noqa: BLE001 - nothing left to report to at exit
+                self.end("KILLED", error)
+            except Exception:  # noqa: BLE001 - noted for `kedro mlflow retry`; nothing to tell
                 logger.debug("could not mark run %s KILLED", self.run_id, exc_info=True)
 
     # --- fluent API interop -----------------------------------------------------------------------

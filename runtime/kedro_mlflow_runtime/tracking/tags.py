@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import os
 import re
+import socket
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,6 +17,13 @@ from .. import __version__ as runtime_version
 from .redaction import DEFAULT_REDACTED, redacted
 
 DEFAULT_PIPELINE = "__default__"
+# host:pid of the process a run belongs to: `kedro mlflow runs --stale` finds runs left RUNNING
+# by a process that is gone (kill -9, a lost machine).
+PROCESS_TAG = "kedro_process"
+
+
+def process_tag() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def pipeline_names(run_params: Mapping[str, Any]) -> list[str]:
@@ -88,6 +97,7 @@ def run_tags(
         "mlflow.source.type": "LOCAL",
         "mlflow.source.name": command,
         "mlflow.user": _user(),
+        PROCESS_TAG: process_tag(),
         **git_tags(project_path),
     }
     return {key: value for key, value in tags.items() if value}
