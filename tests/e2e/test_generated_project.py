@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -179,5 +182,17 @@ def test_kedro_mlflow_ui_serves_the_project_store(project):
         with urllib.request.urlopen(search, timeout=10) as response:
             runs = json.load(response)["runs"]
         assert len(runs) == len(recorded_runs(project / "mlflow.db"))
+        # SIGTERM to `kedro` alone (as a service manager sends it) stops the UI server too
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while port_in_use(port):
+            assert time.monotonic() < deadline, f"the UI server still holds port {port}"
+            time.sleep(0.3)
     finally:
         stop(server)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

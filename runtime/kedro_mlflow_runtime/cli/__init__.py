@@ -58,7 +58,26 @@ def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> No
     if config.registry_uri:
         command += ["--registry-store-uri", config.registry_uri]
     click.echo(f"MLflow UI for {uri} on http://{host or config.ui.host}:{port or config.ui.port}")
-    raise SystemExit(subprocess.call(command, cwd=metadata.project_path))
+    raise SystemExit(_serve(command, metadata.project_path))
+
+
+def _serve(command: list[str], cwd: Any) -> int:
+    """Run the UI server until it exits; SIGTERM and SIGHUP sent to `kedro` reach it too, so
+    that stopping `kedro mlflow ui` (a service manager, a closed terminal) frees the port."""
+    import signal  # noqa: PLC0415
+
+    server = subprocess.Popen(command, cwd=cwd)
+    forwarded = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {signum: signal.getsignal(signum) for signum in forwarded}
+    for signum in forwarded:
+        signal.signal(signum, lambda signum, _frame: server.send_signal(signum))
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too (same process group)
+        return server.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @mlflow_commands.command(name="modelify")
