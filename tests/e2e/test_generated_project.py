@@ -58,7 +58,7 @@ def test_kedro_run_records_one_finished_run_with_params_and_tags(project):
         "threshold": "0.5",
     }
     tags = run.data.tags
-    assert tags["pipeline_names"] == "__default__"
+    assert tags["pipeline_names"] == "['__default__']"
     assert tags["env"] == "local"
     assert tags["runner"] == "SequentialRunner"
     assert tags["kedro_command"] == "kedro run"

@@ -43,7 +43,7 @@ def test_a_kedro_run_is_one_finished_mlflow_run_with_params_and_tags(
     # exactly the parameters the nodes read, logged once
     assert run.data.params == {"factor": "2", "model": "{'offset': 1, 'tree': {'depth': 3}}"}
     tags = run.data.tags
-    assert tags["pipeline_names"] == "__default__"
+    assert tags["pipeline_names"] == "['__default__']"
     assert tags["env"] == "local"
     assert tags["runner"] == "SequentialRunner"
     assert tags["kedro_command"] == "kedro run"

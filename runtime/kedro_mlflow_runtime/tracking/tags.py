@@ -86,11 +86,12 @@ def run_tags(
     project_path = Path(run_params.get("project_path") or ".")
     command = kedro_command(run_params, redact)
     tags = {
+        **kedro_mlflow_run_param_tags(run_params, redact),
         "kedro_command": command,
         "kedro_version": str(run_params.get("kedro_version") or kedro_version),
         "kedro_mlflow_runtime_version": runtime_version,
         "kedro_run_id": str(run_params.get("run_id") or ""),
-        "pipeline_names": ",".join(pipeline_names(run_params)),
+        "pipeline_names": str(pipeline_names(run_params)),  # "['training']", as kedro-mlflow
         "env": env,
         "runner": runner_name(run_params),
         "project_path": str(project_path),
@@ -101,6 +102,39 @@ def run_tags(
         **git_tags(project_path),
     }
     return {key: value for key, value in tags.items() if value}
+
+
+# Kedro's run_params that kedro-mlflow logs as tags (every truthy one, as str(value)), so that
+# saved searches such as `tags.from_nodes = "['split']"` carry over. `runner` is the exception:
+# kedro-mlflow's value is an object repr with a memory address; this runtime logs the class name.
+KEDRO_MLFLOW_RUN_PARAMS = (
+    "run_id",
+    "tags",
+    "from_nodes",
+    "to_nodes",
+    "node_names",
+    "from_inputs",
+    "to_outputs",
+    "load_versions",
+    "runtime_params",
+    "namespaces",
+    "only_missing_outputs",
+)
+MAX_TAG_LENGTH = 5000  # MLflow's limit is 8000
+
+
+def kedro_mlflow_run_param_tags(
+    run_params: Mapping[str, Any], redact: Iterable[str] = DEFAULT_REDACTED
+) -> dict[str, str]:
+    tags = {}
+    for name in KEDRO_MLFLOW_RUN_PARAMS:
+        value = run_params.get(name)
+        if not value:
+            continue
+        if name == "runtime_params":  # `--params password=...` never reaches a tag
+            value = {key: redacted(key, item, redact) for key, item in value.items()}
+        tags[name] = str(value)[:MAX_TAG_LENGTH]
+    return tags
 
 
 def git_tags(project_path: Path) -> dict[str, str]:

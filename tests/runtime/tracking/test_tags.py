@@ -4,7 +4,13 @@ import subprocess
 
 import pytest
 
-from kedro_mlflow_runtime.tracking.tags import git_tags, kedro_command, pipeline_names, runner_name
+from kedro_mlflow_runtime.tracking.tags import (
+    git_tags,
+    kedro_command,
+    pipeline_names,
+    run_tags,
+    runner_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +102,34 @@ def test_the_kedro_command_masks_secret_params_and_url_passwords():
     assert kedro_command({"runtime_params": {"host": "h1"}}, redact=["host"]) == (
         "kedro run --params=host=***"
     )
+
+
+def test_kedro_mlflow_run_param_tags_keep_its_names_and_values_secrets_masked():
+    """kedro-mlflow logs every truthy run_param as str(value): saved searches carry over."""
+    run_params = {
+        "run_id": "2026-11-30T10.00.00.000Z",
+        "project_path": "/p",
+        "env": "local",
+        "pipeline_names": ["training"],
+        "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
+        "tags": ["t1"],
+        "from_nodes": ["split"],
+        "to_nodes": [],
+        "node_names": None,
+        "load_versions": {"model": "2024-01-01T00.00.00.000Z"},
+        "runtime_params": {"alpha": 0.1, "api_token": "s3cr3t", "db": "postgresql://u:pw@h/d"},
+        "only_missing_outputs": False,
+    }
+    tags = run_tags(run_params, "local")
+    assert tags["run_id"] == "2026-11-30T10.00.00.000Z"
+    assert tags["pipeline_names"] == "['training']"
+    assert tags["tags"] == "['t1']"
+    assert tags["from_nodes"] == "['split']"
+    assert tags["load_versions"] == "{'model': '2024-01-01T00.00.00.000Z'}"
+    assert (
+        tags["runtime_params"]
+        == "{'alpha': 0.1, 'api_token': '***', 'db': 'postgresql://u:***@h/d'}"
+    )
+    assert tags["runner"] == "ThreadRunner"  # not the object's repr
+    assert "to_nodes" not in tags and "node_names" not in tags  # falsy: not logged
+    assert "only_missing_outputs" not in tags
