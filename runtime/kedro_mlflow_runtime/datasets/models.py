@@ -15,6 +15,7 @@ from typing import Any
 
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
+from ..model.names import logged_model_name
 from ..tracking import run_context
 from .tracked import TrackedDataset
 
@@ -112,7 +113,8 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
         run_id = self._run_for_saving()
         if run_id is None:
             return
-        args, kwargs = self._flavor_args(model, {"name": self.name or "model", **self._save_args})
+        name = logged_model_name(self.name)
+        args, kwargs = self._flavor_args(model, {"name": name, **self._save_args})
         # log_model logs into the thread's active run of MLflow's global store: make them ours
         run_context.point_mlflow_at_project()
         with run_context.active_in_this_thread(self._client(), run_id):
@@ -131,7 +133,7 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
             return self._last_saved_uri
         # Saved in another process (ParallelRunner), or in an earlier run (a notebook,
         # `kedro mlflow modelify`): the latest model of this name, in this run first.
-        name = self.name or "model"
+        name = logged_model_name(self.name)
         client = self._client()
         run_id = self.run_id
         target = run_context.current()

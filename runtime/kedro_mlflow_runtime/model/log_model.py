@@ -27,6 +27,7 @@ from kedro.pipeline import Pipeline
 from ..errors import KedroPipelineModelError
 from ..tracking import run_context
 from ..tracking.params import is_parameter
+from .names import logged_model_name
 from .pipeline_ml import artifact_names
 from .pipeline_model import SPEC_ARTIFACT, SPEC_FILE, SPEC_FORMAT, function_path
 
@@ -91,6 +92,7 @@ def log_pipeline_model(
     }
     spec["parameters"] = parameters
     kwargs = dict(log_model_kwargs)
+    kwargs["name"] = logged_model_name(kwargs.get("name"))
     signature = kwargs.pop("signature", "auto")
     if signature == "auto":
         signature = _infer_signature(catalog, input_name, parameters)

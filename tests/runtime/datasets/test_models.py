@@ -48,6 +48,27 @@ def test_the_name_defaults_to_the_catalog_entry(store, model):
     assert logged.name == "my_model"
 
 
+@pytest.mark.parametrize(
+    ("name", "logged_as"),
+    [
+        ("price_predictor.base.regressor", "price_predictor_base_regressor"),  # a namespace
+        ("{ns}/{v}/regressor", "{ns}_{v}_regressor"),  # kedro-mlflow's artifact_path, converted
+        ("model:v1 'final'", "model_v1 _final"),
+    ],
+)
+def test_names_mlflow_3_refuses_become_valid_ones_and_are_said(
+    store, model, name, logged_as, runtime_logs
+):
+    dataset = tracking()
+    dataset._name_after_catalog_entry(name)
+    dataset.save(model)
+    [logged] = store.client.search_logged_models(experiment_ids=[store.experiment_id])
+    assert logged.name == logged_as
+    assert (tracking(name=name).load().predict(X) == Y).all()  # found by the same name
+    said = [r.getMessage() for r in runtime_logs if r.levelname == "WARNING"]
+    assert any(name in m and f"logged as '{logged_as}'" in m for m in said)
+
+
 def test_registering_and_every_model_uri_form(store, model):
     tracking(name="clf", registered_model_name="churn").save(model)
     store.client.set_registered_model_alias("churn", "champion", "1")
