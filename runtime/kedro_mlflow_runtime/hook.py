@@ -18,7 +18,7 @@ from .config.pin import pin_mismatch
 from .datasets.tracked import name_after_catalog_entries
 from .errors import NotLoggedError
 from .model.pipeline_ml import PipelineML, check_artifacts_are_persisted
-from .tracking import not_logged
+from .tracking import not_logged, run_context
 from .tracking.import_cost import importing_mlflow
 from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params
 from .tracking.redaction import mask_url_passwords
@@ -79,6 +79,7 @@ class MlflowHook:
         name_after_catalog_entries(catalog, pipeline.datasets())
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
+        run_context.publish_disabled(all(name in disabled for name in names))
         if all(name in disabled for name in names):
             logger.info(
                 "MLflow tracking is disabled for pipeline(s) %s (tracking.disable_tracking."
@@ -133,6 +134,7 @@ class MlflowHook:
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         session = self.session
+        run_context.publish_disabled(False)
         if session is None:
             return
         if isinstance(pipeline, PipelineML):
@@ -169,6 +171,7 @@ class MlflowHook:
     def on_pipeline_error(
         self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
     ) -> None:
+        run_context.publish_disabled(False)
         if self.session is not None:
             ledger = not_logged.path()
             _end_quietly(self.session, "FAILED", error)  # the pipeline's error is the one raised

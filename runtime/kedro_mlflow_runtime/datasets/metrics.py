@@ -36,6 +36,8 @@ def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
 
 
 class _MetricDataset(TrackedDataset):
+    _WITHOUT_RUN = "fail"  # as kedro-mlflow: a metric saved nowhere is an error
+
     def _log_points(self, points: Iterable[tuple[str, float, int, int | None]]) -> None:
         """Log (key, value, step, timestamp_ms) points in batches of 1000."""
         run_id = self._run_for_saving()

@@ -85,6 +85,7 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
     """
 
     _NAMED_BY = "name"
+    _WITHOUT_RUN = "no run"
 
     def __init__(
         self,
@@ -111,14 +112,17 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
                 f"MLflow models are immutable. Remove model_uri to log a new model."
             )
         run_id = self._run_for_saving()
-        if run_id is None:
+        if run_id is None and self._tracking_disabled():
             return
         name = logged_model_name(self.name)
         args, kwargs = self._flavor_args(model, {"name": name, **self._save_args})
         # log_model logs into the thread's active run of MLflow's global store: make them ours
         run_context.point_mlflow_at_project()
-        with run_context.active_in_this_thread(self._client(), run_id):
+        if run_id is None:  # as MLflow (and kedro-mlflow): a model outside any run
             info = self._flavor_module.log_model(*args, **kwargs)
+        else:
+            with run_context.active_in_this_thread(self._client(), run_id):
+                info = self._flavor_module.log_model(*args, **kwargs)
         self._last_saved_uri = info.model_uri
 
     def load(self) -> Any:

@@ -55,28 +55,55 @@ class TrackedDataset(AbstractDataset):
 
     @property
     def run_id(self) -> str | None:
-        """The run this dataset reads and writes: its own `run_id`, else the current Kedro run."""
+        """The run this dataset reads and writes: its own `run_id`, else the Kedro run in
+        progress (in any thread or process), else MLflow's active run in this thread (a
+        notebook's `with mlflow.start_run():`)."""
         if self._run_id:
             return self._run_id
         target = run_context.current()
-        return target.run_for(getattr(self, "_catalog_name", None)) if target else None
+        if target is not None and target.run_id:
+            return target.run_for(getattr(self, "_catalog_name", None))
+        active = run_context.active_run_here()
+        return active.info.run_id if active is not None else None
+
+    @run_id.setter
+    def run_id(self, run_id: str | None) -> None:
+        self._run_id = run_id
 
     def _client(self) -> Any:
         target = run_context.current()
+        if not self._run_id and not (target and target.run_id):
+            active = run_context.active_run_here()
+            if active is not None:  # MLflow's active run: in MLflow's current store
+                return run_context.client_for(run_context.mlflow_tracking_uri())
         if target is not None:
             return run_context.client_for(target.tracking_uri, target.registry_uri)
         return run_context.client_for(run_context.tracking_uri())
 
+    # what save() does with no run at all: "fail" (metrics, as kedro-mlflow), "warn" (save
+    # locally, log nothing) or "no run" (models: a LoggedModel outside any run, as MLflow does)
+    _WITHOUT_RUN = "warn"
+
     def _run_for_saving(self) -> str | None:
         run_id = self.run_id
-        if run_id is None and not self._warned_no_run:
+        if run_id is not None:
+            return run_id
+        disabled = self._tracking_disabled()
+        if self._WITHOUT_RUN == "fail" and not disabled:
+            raise DatasetError(
+                f"{self}: no MLflow run to log into. Start one (`with mlflow.start_run():`), give "
+                f"`run_id`, or save it during a tracked `kedro run`."
+            )
+        if (disabled or self._WITHOUT_RUN == "warn") and not self._warned_no_run:
             self._warned_no_run = True
             logger.warning(
-                "%s: no MLflow run to log into (tracking is disabled for this pipeline, or this "
-                "is not a tracked `kedro run`): nothing is logged to MLflow.",
+                "%s: no MLflow run to log into (%s): nothing is logged to MLflow.",
                 self,
+                "tracking is disabled for this pipeline in mlflow.yml"
+                if disabled
+                else "not in a tracked `kedro run`, and no run started with mlflow.start_run()",
             )
-        return run_id
+        return None
 
     def _log_or_note(
         self, what: str, retry: str, log: Any, replay: dict[str, Any] | None = None
@@ -97,6 +124,11 @@ class TrackedDataset(AbstractDataset):
             logger.error("%s: %s was not logged to MLflow: %s", self, what, error)
             not_logged.record(f"{what} ({self})", retry, error, replay)
 
+    @staticmethod
+    def _tracking_disabled() -> bool:
+        target = run_context.current()
+        return target is not None and target.disabled
+
     def _store_hint(self) -> str:
         """`MLFLOW_TRACKING_URI=<store> ` for a printed `mlflow` command (password masked)."""
         from ..tracking.redaction import mask_url_passwords  # noqa: PLC0415
@@ -107,7 +139,7 @@ class TrackedDataset(AbstractDataset):
         run_id = self.run_id
         if run_id is None:
             raise DatasetError(
-                f"{self}: no MLflow run to load from. Give `run_id` in the catalog entry, or "
-                f"load it during a tracked `kedro run`."
+                f"{self}: no MLflow run to load from. Give `run_id` in the catalog entry, start "
+                f"one (`with mlflow.start_run():`), or load it during a tracked `kedro run`."
             )
         return run_id

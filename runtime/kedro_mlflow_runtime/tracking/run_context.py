@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -31,6 +32,8 @@ class RunTarget:
     experiment_id: str | None = None
     # tracking.run.nesting: namespace -> its child run
     child_runs: dict[str, str] | None = None
+    # the pipeline in progress is listed in tracking.disable_tracking.pipelines
+    disabled: bool = False
 
     def run_for(self, dataset_name: str | None) -> str | None:
         """The run a dataset of this name logs into: its namespace's child run, else the run."""
@@ -150,6 +153,25 @@ def client_for(tracking_uri: str, registry_uri: str | None = None) -> Any:
 
             _clients[key] = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     return _clients[key]
+
+
+def publish_disabled(disabled: bool) -> None:
+    """Say whether the pipeline in progress is untracked on purpose (datasets log nothing)."""
+    target = current()
+    if target is not None:
+        publish(replace(target, disabled=disabled))
+
+
+def active_run_here() -> Any:
+    """MLflow's active run in this thread, if mlflow is imported at all (never imports it)."""
+    mlflow = sys.modules.get("mlflow")
+    return mlflow.active_run() if mlflow is not None else None
+
+
+def mlflow_tracking_uri() -> str:
+    import mlflow  # noqa: PLC0415
+
+    return mlflow.get_tracking_uri()
 
 
 def tracking_uri() -> str:

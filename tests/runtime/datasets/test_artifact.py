@@ -2,6 +2,7 @@
 
 import pickle
 
+import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DatasetError
@@ -96,6 +97,15 @@ def test_it_is_a_real_class_that_pickles_and_previews(store, tmp_path):
 def test_outside_a_tracked_run_the_file_is_saved_and_nothing_logged(no_run, tmp_path):
     csv_dataset(tmp_path).save(DF)
     assert (tmp_path / "report.csv").exists()
+    assert no_run.artifacts(no_run.run_id) == []
+    assert len(no_run.client.search_runs([no_run.experiment_id])) == 1  # no run created
+
+
+def test_an_artifact_logs_into_mlflows_active_run_and_loads_from_it(no_run, tmp_path):
+    mlflow.set_tracking_uri(no_run.uri)
+    with mlflow.start_run(experiment_id=no_run.experiment_id) as active:
+        csv_dataset(tmp_path, artifact_path="reports").save(DF)
+    assert no_run.artifacts(active.info.run_id) == ["reports/report.csv"]
     assert no_run.artifacts(no_run.run_id) == []
 
 

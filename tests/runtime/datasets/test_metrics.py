@@ -1,5 +1,6 @@
 """Metric datasets against a real SQLite store."""
 
+import mlflow
 import pytest
 from kedro.io import DatasetError
 from mlflow import MlflowClient
@@ -9,6 +10,7 @@ from kedro_mlflow_runtime import (
     MlflowMetricHistoryDataset,
     MlflowMetricsHistoryDataset,
 )
+from kedro_mlflow_runtime.tracking import run_context
 from tests.runtime.datasets.conftest import from_catalog
 
 
@@ -138,15 +140,48 @@ def test_metrics_history_rejects_what_is_not_a_metric(store):
         MlflowMetricsHistoryDataset(prefix="m").save({"f1": "high"})
 
 
-def test_outside_a_tracked_run_nothing_is_logged_and_one_warning_is_given(no_run, runtime_logs):
+def test_with_no_run_at_all_a_metric_save_is_an_error_as_in_kedro_mlflow(no_run):
+    dataset = MlflowMetricDataset(key="accuracy")
+    with pytest.raises(DatasetError, match=r"no MLflow run to log into.*mlflow.start_run"):
+        dataset.save(0.5)
+    with pytest.raises(DatasetError, match="no MLflow run to log into"):
+        MlflowMetricsHistoryDataset(prefix="p").save({"a": 1})
+    runs = no_run.client.search_runs([no_run.experiment_id])
+    assert [r.info.run_id for r in runs] == [no_run.run_id]  # no stray run
+    with pytest.raises(DatasetError, match="no MLflow run to load from"):
+        dataset.load()
+
+
+def test_in_a_pipeline_with_tracking_disabled_nothing_is_logged_and_one_warning_is_given(
+    no_run, runtime_logs
+):
+    run_context.publish_disabled(True)
     dataset = MlflowMetricDataset(key="accuracy")
     dataset.save(0.5)
     dataset.save(0.6)
     MlflowMetricsHistoryDataset(prefix="p").save({"a": 1})
     warnings = [r for r in runtime_logs if "no MLflow run to log into" in r.getMessage()]
     assert len(warnings) == 2  # once per dataset
+    assert "disabled" in warnings[0].getMessage()
     assert no_run.client.get_run(no_run.run_id).data.metrics == {}
-    runs = no_run.client.search_runs([no_run.experiment_id])
-    assert [r.info.run_id for r in runs] == [no_run.run_id]  # no stray run
-    with pytest.raises(DatasetError, match="no MLflow run to load from"):
-        dataset.load()
+
+
+def test_every_metric_dataset_logs_into_mlflows_active_run(no_run):
+    """A notebook's `with mlflow.start_run():` (kedro-mlflow's documented use)."""
+    mlflow.set_tracking_uri(no_run.uri)
+    with mlflow.start_run(experiment_id=no_run.experiment_id) as active:
+        MlflowMetricDataset(key="accuracy").save(0.5)
+        MlflowMetricHistoryDataset(key="loss").save([0.3, 0.2])
+        MlflowMetricsHistoryDataset(prefix="p").save({"a": {"value": 1.0, "step": 0}})
+        assert MlflowMetricDataset(key="accuracy").load() == 0.5
+    logged = no_run.client.get_run(active.info.run_id).data.metrics
+    assert logged == {"accuracy": 0.5, "loss": 0.2, "p.a": 1.0}
+    assert no_run.client.get_run(no_run.run_id).data.metrics == {}  # not the other run
+
+
+def test_a_run_id_can_be_set_on_the_dataset(no_run):
+    dataset = MlflowMetricDataset(key="accuracy")
+    dataset.run_id = no_run.run_id
+    dataset.save(0.7)
+    assert dataset.run_id == no_run.run_id
+    assert no_run.client.get_run(no_run.run_id).data.metrics == {"accuracy": 0.7}

@@ -1,6 +1,7 @@
 """Model datasets against a real SQLite store and registry (sklearn models, explicit
 pip_requirements so that MLflow skips its slow requirements inference)."""
 
+import mlflow
 import numpy as np
 import pytest
 from kedro.io import DatasetError
@@ -93,10 +94,23 @@ def test_saving_with_a_model_uri_is_refused(store, model):
         dataset.save(model)
 
 
-def test_outside_a_tracked_run_no_model_and_no_run_is_created(no_run, model):
-    tracking(name="x").save(model)
-    assert no_run.client.search_logged_models(experiment_ids=[no_run.experiment_id]) == []
-    assert len(no_run.client.search_runs([no_run.experiment_id])) == 1
+def test_with_no_run_the_model_is_logged_outside_any_run_as_mlflow_does(no_run, model):
+    mlflow.set_tracking_uri(no_run.uri)
+    mlflow.set_experiment(experiment_id=no_run.experiment_id)
+    dataset = tracking(name="x")
+    dataset.save(model)
+    [logged] = no_run.client.search_logged_models(experiment_ids=[no_run.experiment_id])
+    assert (logged.name, logged.source_run_id) == ("x", None)
+    assert len(no_run.client.search_runs([no_run.experiment_id])) == 1  # no run created
+    assert (dataset.load().predict(X) == Y).all()
+
+
+def test_a_model_logs_into_mlflows_active_run(no_run, model):
+    mlflow.set_tracking_uri(no_run.uri)
+    with mlflow.start_run(experiment_id=no_run.experiment_id) as active:
+        tracking(name="clf").save(model)
+    [logged] = no_run.client.search_logged_models(experiment_ids=[no_run.experiment_id])
+    assert logged.source_run_id == active.info.run_id
 
 
 @pytest.mark.parametrize(
