@@ -382,7 +382,14 @@ def register_request_header_provider(config: MlflowConfig, context: Any) -> None
         _request_header_provider_registry,
     )
 
-    provider_class = load_obj(options.type)
+    try:
+        provider_class = load_obj(options.type)
+    except (ImportError, AttributeError) as error:
+        raise MlflowConfigError(
+            f"mlflow.yml: server.request_header_provider.type: '{options.type}' cannot be "
+            f"imported ({type(error).__name__}: {error}). Install the package that provides it "
+            f"in this environment, or fix the path (module.ClassName)."
+        ) from None
     if not (isinstance(provider_class, type) and issubclass(provider_class, RequestHeaderProvider)):
         raise MlflowConfigError(
             f"mlflow.yml: server.request_header_provider.type: '{options.type}' must be a "
