@@ -157,9 +157,9 @@ def sync(metadata: Any, env: str | None) -> None:
         register_request_header_provider(config, context)
         uri, timeout = config.server_uri, config.server.connect_timeout
         try:  # MLflow's own client: its TLS and auth settings apply
-            with bounded_requests(timeout):
+            with bounded_requests(timeout, uri):
                 MlflowClient(uri).search_experiments(max_results=1)
-        except MlflowException as error:
+        except Exception as error:  # MLflow's, or a database driver's (SQLAlchemy)
             if refused := authentication_error(error, uri, config):
                 raise click.ClickException(str(refused)) from None
             if unreachable := unreachable_error(error, uri, timeout, SYNC_ADVICE):

@@ -36,11 +36,14 @@ from .failures import (
     unreachable_message,
     unwritable_store_error,
 )
+from .redaction import mask_url_passwords
 from .run_context import RunHandoff
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_TAG_LENGTH = 5000
+# SQLAlchemy URI schemes of database servers (MLflow's DATABASE_ENGINES, without SQLite)
+_DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 _REGISTRY_GLOBAL = "registry-uri"  # key of mlflow.set_registry_uri's module-level value in saved
 
 
@@ -79,19 +82,19 @@ class TrackingSession:
         # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
         saved_env = run_context.save_environment()
         saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
+        timeout = config.server.connect_timeout
         try:
-            client = _connect(config, credentials or {}, context)
-            with bounded_requests(config.server.connect_timeout):
+            # a database store is connected to when the client is made
+            with bounded_requests(timeout, config.tracking_uri):
+                client = _connect(config, credentials or {}, context)
                 session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except BaseException as error:
             _restore_env(saved_env)
-            explained = unwritable_store_error(error, config.tracking_uri)
-            if isinstance(error, MlflowException):
-                explained = (
-                    authentication_error(error, config.tracking_uri, config)
-                    or unreachable_error(error, config.tracking_uri, config.server.connect_timeout)
-                    or explained
-                )
+            explained = (
+                unwritable_store_error(error, config.tracking_uri)
+                or authentication_error(error, config.tracking_uri, config)
+                or unreachable_error(error, config.tracking_uri, timeout)
+            )
             if explained is not None:
                 raise explained from None
             raise
@@ -263,9 +266,11 @@ def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
 
 
 def authentication_error(
-    error: MlflowException, uri: str, config: MlflowConfig
+    error: BaseException, uri: str, config: MlflowConfig
 ) -> TrackingAuthenticationError | None:
     """What to tell the user when `error` is the server refusing the login (else None)."""
+    if not isinstance(error, MlflowException):
+        return None
     status = _http_status(error)
     return refused_credentials(uri, status, config) if status in (401, 403) else None
 
@@ -282,30 +287,76 @@ def _http_status(error: MlflowException) -> int | None:
 # within server.connect_timeout (MLflow's defaults retry for minutes). MLflow's own client makes
 # them, so every authentication and TLS setting it supports applies.
 @contextmanager
-def bounded_requests(timeout: float) -> Iterator[None]:
+def bounded_requests(timeout: float, uri: str | None = None) -> Iterator[None]:
+    per_try = str(max(1, int(timeout // 2)))
     bounded = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(timeout // 2))),  # per try
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": per_try,
     }
+    database = uri is not None and _is_database(uri)
+    if database:
+        bounded["PGCONNECT_TIMEOUT"] = str(max(2, int(per_try)))  # libpq's minimum is 2 s
     saved = run_context.save_environment(bounded)
     os.environ.update(bounded)
     try:
-        yield
+        if database:
+            with _bounded_engine_retries():
+                yield
+        else:
+            yield
     finally:
         run_context.restore_environment(saved, bounded)
 
 
+def _is_database(uri: str) -> bool:
+    """A tracking store on a database server (SQLAlchemy URI), e.g. postgresql+psycopg://..."""
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() in _DATABASE_SCHEMES
+
+
+@contextmanager
+def _bounded_engine_retries() -> Iterator[None]:
+    """MLflow tries to reach a database store 10 times, sleeping 0.1 s * (2**n - 1) in between:
+    100 s and more before it gives up on a server that is down. Two tries, as for HTTP; MLflow
+    has no setting for it, so its module constant is set for the time the store is created."""
+    from mlflow.store.db import utils as db_utils  # noqa: PLC0415 - only for database stores
+
+    saved = db_utils.MAX_RETRY_COUNT
+    db_utils.MAX_RETRY_COUNT = 2
+    try:
+        yield
+    finally:
+        db_utils.MAX_RETRY_COUNT = saved
+
+
 def unreachable_error(
-    error: MlflowException, uri: str, timeout: float, advice: str = RUN_ADVICE
+    error: BaseException, uri: str, timeout: float, advice: str = RUN_ADVICE
 ) -> TrackingUnavailableError | None:
-    """What to tell the user when MLflow could not reach the server at all (else None)."""
+    """What to tell the user when MLflow could not reach the server or database at all."""
+    reason = _connection_failure(error)
+    if reason is None:
+        return None
+    message = unreachable_message(mask_url_passwords(uri), timeout, reason, advice)
+    return TrackingUnavailableError(message)
+
+
+def _connection_failure(error: BaseException) -> object | None:
+    """Why the store could not be reached (the HTTP or database driver's error), else None."""
+    if type(error).__module__.startswith("sqlalchemy"):
+        from sqlalchemy.exc import InterfaceError, OperationalError  # noqa: PLC0415
+
+        if isinstance(error, OperationalError | InterfaceError):
+            # the driver's own words, on one line (psycopg adds a hint on a second one)
+            return " ".join(str(getattr(error, "orig", None) or error).split())
+        return None
+    if not isinstance(error, MlflowException):
+        return None
     import requests  # noqa: PLC0415 - MLflow's HTTP client, imported with mlflow
 
     cause = error.__cause__ or error.__context__
-    if not isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return None
-    return TrackingUnavailableError(unreachable_message(uri, timeout, cause, advice))
+    if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return cause
+    return None
 
 
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
