@@ -149,6 +149,7 @@ def sync(metadata: Any, env: str | None) -> None:
         from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
             authentication_error,
             bounded_requests,
+            not_mlflow_error,
             register_request_header_provider,
             unreachable_error,
         )
@@ -164,6 +165,8 @@ def sync(metadata: Any, env: str | None) -> None:
                 raise click.ClickException(str(refused)) from None
             if unreachable := unreachable_error(error, uri, timeout, SYNC_ADVICE):
                 raise click.ClickException(str(unreachable)) from None
+            if not_mlflow := not_mlflow_error(error, uri, SYNC_ADVICE):
+                raise click.ClickException(str(not_mlflow)) from None
             raise
         try:
             with exclusive(db_file):

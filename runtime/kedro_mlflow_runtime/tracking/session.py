@@ -22,7 +22,7 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking._model_registry import utils as _registry_utils
 
 from ..config.schema import LOCAL_ARTIFACTS_DIR, MlflowConfig, local_sqlite_path
@@ -32,6 +32,7 @@ from .batches import log_in_batches
 from .failures import (
     RUN_ADVICE,
     deleted_experiment,
+    not_mlflow_message,
     refused_credentials,
     unreachable_message,
     unwritable_store_error,
@@ -94,6 +95,7 @@ class TrackingSession:
                 unwritable_store_error(error, config.tracking_uri)
                 or authentication_error(error, config.tracking_uri, config)
                 or unreachable_error(error, config.tracking_uri, timeout)
+                or not_mlflow_error(error, config.tracking_uri)
             )
             if explained is not None:
                 raise explained from None
@@ -340,6 +342,17 @@ def unreachable_error(
     return TrackingUnavailableError(message)
 
 
+def not_mlflow_error(
+    error: BaseException, uri: str, advice: str = RUN_ADVICE
+) -> TrackingUnavailableError | None:
+    """The first request reached a server that answers, but not as MLflow (a web page, a 404 of
+    another service): said from that request's error, with no request of its own."""
+    if not isinstance(error, MlflowException) or isinstance(error, RestException):
+        return None  # a RestException is MLflow's own JSON error: the server is MLflow
+    message = not_mlflow_message(mask_url_passwords(uri), error.message, advice)
+    return TrackingUnavailableError(message) if message else None
+
+
 def _connection_failure(error: BaseException) -> object | None:
     """Why the store could not be reached (the HTTP or database driver's error), else None."""
     if type(error).__module__.startswith("sqlalchemy"):
@@ -354,7 +367,13 @@ def _connection_failure(error: BaseException) -> object | None:
     import requests  # noqa: PLC0415 - MLflow's HTTP client, imported with mlflow
 
     cause = error.__cause__ or error.__context__
-    if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+    # RetryError: only 502/503/504s (or 429s), e.g. a proxy whose MLflow server is down
+    if isinstance(
+        cause,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.RetryError,
+    ):
         return cause
     return None
 
