@@ -249,12 +249,12 @@ def _reachable_client(
     import os  # noqa: PLC0415
 
     from mlflow import MlflowClient  # noqa: PLC0415
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     from ..config.project import read_mlflow_credentials  # noqa: PLC0415
     from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
         authentication_error,
         bounded_requests,
+        not_mlflow_error,
         register_request_header_provider,
         unreachable_error,
     )
@@ -262,15 +262,17 @@ def _reachable_client(
     os.environ.update(read_mlflow_credentials(context, config.server.credentials))
     register_request_header_provider(config, context)
     client = MlflowClient(uri, registry_uri)
+    timeout = config.server.connect_timeout
     try:  # MLflow's own client: its TLS and auth settings apply
-        with bounded_requests(config.server.connect_timeout):
+        with bounded_requests(timeout, uri):
             client.search_experiments(max_results=1)
-    except MlflowException as error:
+    except Exception as error:  # MLflow's, or a database driver's (SQLAlchemy)
         if refused := authentication_error(error, uri, config):
             raise click.ClickException(str(refused)) from None
-        timeout = config.server.connect_timeout
         if unreachable := unreachable_error(error, uri, timeout, advice):
             raise click.ClickException(str(unreachable)) from None
+        if not_mlflow := not_mlflow_error(error, uri, advice):
+            raise click.ClickException(str(not_mlflow)) from None
         raise
     return client
 

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import MissingConfigException
+from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import MlflowConfigError
+from .files import check_files, interpolation_error
 from .schema import (
     CONFIG_NAME,
     DEFAULT_CONFIG_PATTERNS,
@@ -21,20 +23,25 @@ def read_mlflow_config(context: Any) -> MlflowConfig:
     """Load, merge (Kedro envs) and validate the project's `mlflow.yml`; defaults if there is none."""
     loader = context.config_loader
     patterns = loader.config_patterns.setdefault(CONFIG_NAME, list(DEFAULT_CONFIG_PATTERNS))
+    project_path = Path(context.project_path)
+    files = config_files(_conf_dirs(loader), patterns)
+    # before the loader, whose errors for these name neither the file nor the key
+    check_files(files, project_path)
     try:
         raw = loader[CONFIG_NAME]
     except MissingConfigException:
         raw = {}
+    except OmegaConfBaseException as error:  # an interpolation, e.g. ${oc.env:...}
+        raise interpolation_error(error, files, project_path) from None
     if raw is not None and not isinstance(raw, dict):
         raise MlflowConfigError(
             f"mlflow.yml: the file must hold a mapping, got {type(raw).__name__}"
         )
-    project_path = Path(context.project_path)
     return load_mlflow_config(
         raw,
         project_path=project_path,
         default_experiment_name=_package_name(context, project_path),
-        source_files=config_files(_conf_dirs(loader), patterns),
+        source_files=files,
     )
 
 

@@ -16,14 +16,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from ..errors import MlflowConfigError
 from ..tracking.redaction import DEFAULT_REDACTED
+from .files import find_value
 
 logger = logging.getLogger(__name__)
 _IN_MEMORY_SQLITE = re.compile(r"^sqlite:(//)?(/(:memory:)?)?(\?.*)?$")
+_DOTTED_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 CONFIG_NAME = "mlflow"
 # Same patterns as kedro-mlflow, so an existing conf/ tree is found where it was.
@@ -45,6 +46,17 @@ class RequestHeaderProviderOptions(_Section):
     type: str | None = None
     pass_context: StrictBool = False
     init_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _dotted_path(cls, path: str | None) -> str | None:
+        # only the form here: importing it would import mlflow (its base class) with the context
+        if path is not None and not _DOTTED_PATH.match(path):
+            raise ValueError(
+                "expected the import path of a RequestHeaderProvider subclass, "
+                "e.g. my_package.auth.TokenHeaderProvider"
+            )
+        return path
 
 
 class OfflineOptions(_Section):
@@ -82,6 +94,11 @@ class ServerOptions(_Section):
                 f"'{uri}' is an in-memory SQLite store: everything the run logs is gone when it "
                 "ends. Use a file, e.g. sqlite:///mlflow.db"
             )
+        if uri is not None and uri.strip().startswith("sqlite:") and local_sqlite_path(uri) is None:
+            raise ValueError(  # SQLAlchemy would refuse it only when the run starts
+                "a SQLite store is sqlite:///relative/path.db (three slashes, relative to the "
+                "project) or sqlite:////absolute/path.db"
+            )
         return uri
 
 
@@ -101,6 +118,17 @@ class ExperimentOptions(_Section):
         default_factory=CreateExperimentOptions
     )
     restore_if_deleted: StrictBool = True
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        # MLflow refuses "" only once the run starts, and takes "  " as a name nobody can find
+        if not name.strip():
+            raise ValueError(
+                "an experiment name cannot be empty or blank; write one, or remove the key to "
+                "use the package name"
+            )
+        return name
 
 
 class RunOptions(_Section):
@@ -203,10 +231,46 @@ def load_mlflow_config(
     if server.mlflow_registry_uri:
         server.mlflow_registry_uri = resolve_uri(server.mlflow_registry_uri, project_path)
     server.offline.tracking_uri = resolve_uri(server.offline.tracking_uri, project_path)
+    _check_local_stores(config, source_files, project_path)
     create_kwargs = config.tracking.experiment.create_experiment_kwargs
     if create_kwargs.artifact_location:
         create_kwargs.artifact_location = resolve_uri(create_kwargs.artifact_location, project_path)
     return config
+
+
+def _check_local_stores(config: MlflowConfig, files: list[Path], project_path: Path) -> None:
+    """A SQLite store must be a file that can exist: found now rather than when the run starts."""
+    server = config.server
+    stores = {
+        "server.mlflow_tracking_uri": server.mlflow_tracking_uri,
+        "server.mlflow_registry_uri": server.mlflow_registry_uri,
+    }
+    if server.offline.enabled:
+        stores["server.offline.tracking_uri"] = server.offline.tracking_uri
+    for key, uri in stores.items():
+        problem = sqlite_file_problem(uri) if uri else None
+        if problem:
+            where = _file_defining(key.split("."), files, project_path)
+            source = f"{where}: {key}" if where else f"mlflow.yml: {key} (or MLFLOW_TRACKING_URI)"
+            raise MlflowConfigError(
+                f"{source}: '{uri}': {problem}. Point it at a database file in a folder, "
+                f"e.g. sqlite:///mlflow.db (created on the first run)."
+            )
+
+
+def sqlite_file_problem(uri: str) -> str | None:
+    """Why the database file of a resolved `sqlite:///` URI cannot be opened or created."""
+    path = local_sqlite_path(uri)
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, so it cannot hold the folder of {path.name}"
+            break
+    return None
 
 
 def _report_overridden_environment(
@@ -276,7 +340,8 @@ def local_sqlite_path(uri: str) -> Path | None:
 
 
 def config_files(conf_dirs: Iterable[Path], patterns: Iterable[str]) -> list[Path]:
-    """The `mlflow*` files Kedro's config loader merges, lowest priority first (for messages)."""
+    """The `mlflow*` files Kedro's config loader merges, lowest priority first (to check them and
+    to name the right one in messages). Hidden ones are skipped, as the loader does."""
     found: list[Path] = []
     for conf_dir in conf_dirs:
         matches: set[Path] = set()
@@ -284,7 +349,14 @@ def config_files(conf_dirs: Iterable[Path], patterns: Iterable[str]) -> list[Pat
             for path in Path(conf_dir).glob(pattern):
                 # `mlflow*/**` yields folders on Python < 3.13: take the files inside them
                 matches.update(path.rglob("*") if path.is_dir() else [path])
-        found.extend(sorted(p for p in matches if p.suffix in (".yml", ".yaml", ".json")))
+        found.extend(
+            sorted(
+                p
+                for p in matches
+                if p.suffix in (".yml", ".yaml", ".json")
+                and not any(part.startswith(".") for part in p.relative_to(conf_dir).parts)
+            )
+        )
     return found
 
 
@@ -324,18 +396,5 @@ def _allowed_keys(parent: list[str]) -> list[str]:
 
 def _file_defining(loc: list[str], files: list[Path], project_path: Path) -> str | None:
     """The highest-priority file that sets this key path (the one whose value was used)."""
-    for path in reversed(files):
-        try:
-            node: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
-        for part in loc:
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            try:
-                return path.relative_to(project_path).as_posix()
-            except ValueError:
-                return path.as_posix()
-    return None
+    found = find_value(loc, files, project_path)
+    return found[0] if found else None

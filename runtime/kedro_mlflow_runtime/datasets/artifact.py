@@ -7,9 +7,10 @@ for ParallelRunner and `isinstance` works.
 from __future__ import annotations
 
 import copy
+import posixpath
 import shlex
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -49,7 +50,7 @@ class MlflowArtifactDataset(TrackedDataset):
         if credentials is not None:
             config.setdefault("credentials", credentials)
         self._config = config
-        self.artifact_path = artifact_path
+        self.artifact_path = _checked_artifact_path(artifact_path)
         self._dataset = AbstractDataset.from_config("wrapped", copy.deepcopy(config))
 
     # kedro-viz previews the data through the wrapped dataset
@@ -158,6 +159,40 @@ class MlflowArtifactDataset(TrackedDataset):
         key = "path" if "path" in config else "filepath"
         config[key] = downloaded
         return AbstractDataset.from_config("wrapped_from_run", config).load()
+
+
+def _checked_artifact_path(path: Any) -> str | None:
+    """MLflow's local and proxied (mlflow-artifacts) stores refuse these paths only when the node
+    saves (mlflow.utils.uri.validate_path_is_safe, artifact_repo.verify_artifact_path); here they
+    fail when the catalog is built. A trailing '/' is dropped, as it is between joined folders."""
+    if path is None or path == "":
+        return None
+    if not isinstance(path, str):
+        raise DatasetError(
+            f"artifact_path: a folder of the run's artifacts is a string, got {path!r}"
+        )
+    folder = path.rstrip("/")
+    problem = _artifact_path_problem(folder or path)
+    if problem is None:
+        return folder
+    raise DatasetError(
+        f"artifact_path: {path!r}: {problem}. Write a relative folder such as 'reports' or "
+        f"'reports/2024' (null: the root of the run's artifacts)."
+    )
+
+
+def _artifact_path_problem(path: str) -> str | None:
+    if "\\" in path:
+        return "use '/' between folders, not '\\'"
+    if "#" in path:
+        return "MLflow's artifact stores refuse '#' in a path"
+    if ".." in path.split("/"):
+        return "'..' would leave the run's artifacts"
+    if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
+        return "it is a folder inside the run's artifacts, not an absolute path"
+    if posixpath.normpath(path) != path:
+        return f"MLflow takes it only in its simplest form, '{posixpath.normpath(path)}'"
+    return None
 
 
 def _join(*parts: str | None) -> str | None:

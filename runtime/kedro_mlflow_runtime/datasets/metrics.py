@@ -7,6 +7,9 @@ the catalog entry name (also for dataset-factory entries: MlflowHook names them)
 from __future__ import annotations
 
 import numbers
+import os
+import posixpath
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,6 +18,65 @@ from kedro.io import DatasetError
 
 from ..tracking.batches import log_in_batches
 from .tracked import TrackedDataset
+
+# MLflow's rule for metric names (mlflow.utils.validation), here so that a bad key fails when the
+# catalog is built, not as a "not logged" note after the node ran. Windows refuses colons too.
+_METRIC_NAME = re.compile(r"^[/\w.\- ]*$" if os.name == "nt" else r"^[/\w.\- :]*$")
+MAX_METRIC_NAME_LENGTH = 250
+
+
+def metric_key_problem(key: Any) -> str | None:
+    """Why MLflow would refuse `key` as a metric name, else None."""
+    if not isinstance(key, str):
+        return f"a metric key is a string, got {type(key).__name__}"
+    if not _METRIC_NAME.match(key):
+        colon = "" if os.name == "nt" else ", colons (:)"
+        return (
+            f"MLflow metric names may only contain letters, digits, underscores (_), dashes (-), "
+            f"periods (.), spaces{colon} and slashes (/)"
+        )
+    normal = posixpath.normpath(key)
+    if normal != key or normal == "." or normal.startswith(("..", "/")):
+        return (
+            "MLflow metric names are also file names: no leading '/', no '.' or '..' parts, no '//'"
+        )
+    if len(key) > MAX_METRIC_NAME_LENGTH:
+        return (
+            f"MLflow metric names are at most {MAX_METRIC_NAME_LENGTH} characters, got {len(key)}"
+        )
+    return None
+
+
+def _checked_key(key: Any, what: str) -> Any:
+    problem = metric_key_problem(key)
+    if problem:
+        raise DatasetError(f"{what}: {key!r}: {problem}")
+    return key
+
+
+def _checked_step(step: Any, what: str) -> Any:
+    if step is not None:
+        _step(step, what)
+    return step
+
+
+def _checked_timestamp(timestamp: Any, what: str) -> Any:
+    if timestamp is not None and (
+        isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral) or timestamp < 0
+    ):
+        raise DatasetError(
+            f"{what}: a timestamp is a non-negative integer (milliseconds since 1970), "
+            f"got {timestamp!r}"
+        )
+    return timestamp
+
+
+def _checked_prefix(prefix: Any, what: str) -> Any:
+    """A prefix is good when `<prefix>.<name>` is a good key for a good name."""
+    if not isinstance(prefix, str) or metric_key_problem(f"{prefix}.x"):
+        _checked_key(prefix, what)  # says why, for the prefix itself
+        raise DatasetError(f"{what}: {prefix!r}: '{prefix}.<name>' is not an MLflow metric name")
+    return prefix
 
 
 def _number(value: Any, what: str) -> float:
@@ -90,9 +152,14 @@ class _KeyedMetricDataset(_MetricDataset):
         metadata: dict[str, Any] | None = None,
     ):
         super().__init__(run_id=run_id, metadata=metadata)
-        self.key = key
+        self.key = key if key is None else _checked_key(key, "key")
         self._load_args = dict(load_args or {})
         self._save_args = dict(save_args or {})
+
+    def _name_after_catalog_entry(self, name: str) -> None:
+        if self.key is None:
+            _checked_key(name, f"key (the catalog entry name; set `key:` in entry '{name}')")
+        super()._name_after_catalog_entry(name)
 
     def _exists(self) -> bool:
         return self.key in self._metric_keys()
@@ -124,6 +191,9 @@ class MlflowMetricDataset(_KeyedMetricDataset):
             raise DatasetError(
                 f"save_args: unknown key(s) {sorted(unknown)}; allowed: mode, step, timestamp"
             )
+        _checked_step(self._save_args.get("step"), "save_args.step")
+        _checked_timestamp(self._save_args.get("timestamp"), "save_args.timestamp")
+        _checked_step(self._load_args.get("step"), "load_args.step")
 
     def save(self, data: float) -> None:
         value = _number(data, str(self))
@@ -234,7 +304,14 @@ class MlflowMetricsHistoryDataset(_MetricDataset):
         metadata: dict[str, Any] | None = None,
     ):
         super().__init__(run_id=run_id, metadata=metadata)
-        self.prefix = prefix
+        self.prefix = prefix if prefix is None else _checked_prefix(prefix, "prefix")
+
+    def _name_after_catalog_entry(self, name: str) -> None:
+        if self.prefix is None:
+            _checked_prefix(
+                name, f"prefix (the catalog entry name; set `prefix:` in entry '{name}')"
+            )
+        super()._name_after_catalog_entry(name)
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else str(name)
@@ -248,6 +325,7 @@ class MlflowMetricsHistoryDataset(_MetricDataset):
         points = []
         for name, item in data.items():
             what = f"{where}: metric '{name}'"
+            _checked_key(self._key(name), f"{what}: its MLflow key")
             items = item if isinstance(item, (list, tuple)) else [item]
             for point in items:
                 if isinstance(point, Mapping):

@@ -70,7 +70,9 @@ SYNC_ADVICE = (
 )
 
 
-def unreachable_message(uri: str, timeout: float, reason: object, advice: str = RUN_ADVICE) -> str:
+def unreachable_message(
+    uri: str, timeout: float | None, reason: object, advice: str = RUN_ADVICE
+) -> str:
     ssl = "SSL" in type(reason).__name__ or "CERTIFICATE" in str(reason).upper()
     trust = (
         " The server's TLS certificate is not trusted here: point MLFLOW_TRACKING_SERVER_CERT_PATH "
@@ -79,7 +81,33 @@ def unreachable_message(uri: str, timeout: float, reason: object, advice: str = 
         if ssl
         else ""
     )
-    return f"Cannot reach the MLflow tracking server at {uri} within {timeout:g} s ({reason}).{trust} {advice}"
+    within = f" within {timeout:g} s" if timeout is not None else ""
+    return f"Cannot reach the MLflow tracking server at {uri}{within} ({reason}).{trust} {advice}"
+
+
+# MLflow's words when an HTTP answer is not its JSON (mlflow.utils.rest_utils.verify_rest_response)
+_NOT_JSON = re.compile(
+    r"^API request to endpoint (?:(?P<endpoint>\S+) failed with error code (?P<status>\d+)"
+    r"|was successful but the response body was not in a valid JSON format)"
+)
+
+
+def not_mlflow_message(uri: str, error_text: str, advice: str = RUN_ADVICE) -> str | None:
+    """What to say when the server at `uri` answered, but not as MLflow does (else None)."""
+    match = _NOT_JSON.match(error_text)
+    if match is None:
+        return None
+    answer = (
+        f"HTTP {match['status']} on {match['endpoint']}"
+        if match["status"]
+        else "HTTP 200 but not JSON on /api/2.0/mlflow/..."
+    )
+    return (
+        f"{uri} does not look like an MLflow tracking server ({answer}). Point "
+        f"server.mlflow_tracking_uri at the MLflow server itself, e.g. http://host:5000 (no path "
+        f"of its web pages); behind a proxy, check that it forwards /api/ to MLflow and that "
+        f"MLflow is up. {advice}"
+    )
 
 
 def deleted_experiment(config: MlflowConfig, stage: str | None, experiment_id: str | None) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking._model_registry import utils as _registry_utils
 
 from ..config.schema import LOCAL_ARTIFACTS_DIR, MlflowConfig, local_sqlite_path
@@ -32,16 +32,20 @@ from .batches import log_in_batches
 from .failures import (
     RUN_ADVICE,
     deleted_experiment,
+    not_mlflow_message,
     refused_credentials,
     unreachable_message,
     unwritable_store_error,
 )
+from .redaction import mask_url_passwords
 from .run_context import RunHandoff
 from .tags import PROCESS_TAG
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_TAG_LENGTH = 5000
+# SQLAlchemy URI schemes of database servers (MLflow's DATABASE_ENGINES, without SQLite)
+_DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 _REGISTRY_GLOBAL = "registry-uri"  # key of mlflow.set_registry_uri's module-level value in saved
 # MLflow's client while the pipeline runs, unless the user set them: 3 retries, 0 + 2 + 4 s apart
 IN_RUN_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
@@ -82,19 +86,20 @@ class TrackingSession:
         # the end, so the next run in this process reads its own mlflow.yml, not this one's URI.
         saved_env = run_context.save_environment()
         saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
+        timeout = config.server.connect_timeout
         try:
-            client = _connect(config, credentials or {}, context)
-            with bounded_requests(config.server.connect_timeout):
+            # a database store is connected to when the client is made
+            with bounded_requests(timeout, config.tracking_uri):
+                client = _connect(config, credentials or {}, context)
                 session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except BaseException as error:
             _restore_env(saved_env)
-            explained = unwritable_store_error(error, config.tracking_uri)
-            if isinstance(error, MlflowException):
-                explained = (
-                    authentication_error(error, config.tracking_uri, config)
-                    or unreachable_error(error, config.tracking_uri, config.server.connect_timeout)
-                    or explained
-                )
+            explained = (
+                unwritable_store_error(error, config.tracking_uri)
+                or authentication_error(error, config.tracking_uri, config)
+                or unreachable_error(error, config.tracking_uri, timeout)
+                or not_mlflow_error(error, config.tracking_uri)
+            )
             if explained is not None:
                 raise explained from None
             raise
@@ -293,9 +298,11 @@ def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
 
 
 def authentication_error(
-    error: MlflowException, uri: str, config: MlflowConfig
+    error: BaseException, uri: str, config: MlflowConfig
 ) -> TrackingAuthenticationError | None:
     """What to tell the user when `error` is the server refusing the login (else None)."""
+    if not isinstance(error, MlflowException):
+        return None
     status = _http_status(error)
     return refused_credentials(uri, status, config) if status in (401, 403) else None
 
@@ -312,12 +319,16 @@ def _http_status(error: MlflowException) -> int | None:
 # within server.connect_timeout (MLflow's defaults retry for minutes). MLflow's own client makes
 # them, so every authentication and TLS setting it supports applies.
 @contextmanager
-def bounded_requests(timeout: float) -> Iterator[None]:
+def bounded_requests(timeout: float, uri: str | None = None) -> Iterator[None]:
+    per_try = str(max(1, int(timeout // 2)))
     bounded = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(timeout // 2))),  # per try
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": per_try,
     }
+    database = uri is not None and _is_database(uri)
+    if database:
+        bounded["PGCONNECT_TIMEOUT"] = str(max(2, int(per_try)))  # libpq's minimum is 2 s
     saved = run_context.save_environment(bounded)
     os.environ.update(bounded)
     try:
@@ -326,16 +337,59 @@ def bounded_requests(timeout: float) -> Iterator[None]:
         run_context.restore_environment(saved, bounded)
 
 
+def _is_database(uri: str) -> bool:
+    """A tracking store on a database server (SQLAlchemy URI), e.g. postgresql+psycopg://..."""
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() in _DATABASE_SCHEMES
+
+
 def unreachable_error(
-    error: MlflowException, uri: str, timeout: float, advice: str = RUN_ADVICE
+    error: BaseException, uri: str, timeout: float, advice: str = RUN_ADVICE
 ) -> TrackingUnavailableError | None:
-    """What to tell the user when MLflow could not reach the server at all (else None)."""
+    """What to tell the user when MLflow could not reach the server or database at all."""
+    reason = _connection_failure(error)
+    if reason is None:
+        return None
+    # a database store: MLflow makes 10 connection attempts (about 100 s) and has no setting
+    # for that, so the wait is not connect_timeout's
+    within = None if _is_database(uri) else timeout
+    message = unreachable_message(mask_url_passwords(uri), within, reason, advice)
+    return TrackingUnavailableError(message)
+
+
+def not_mlflow_error(
+    error: BaseException, uri: str, advice: str = RUN_ADVICE
+) -> TrackingUnavailableError | None:
+    """The first request reached a server that answers, but not as MLflow (a web page, a 404 of
+    another service): said from that request's error, with no request of its own."""
+    if not isinstance(error, MlflowException) or isinstance(error, RestException):
+        return None  # a RestException is MLflow's own JSON error: the server is MLflow
+    message = not_mlflow_message(mask_url_passwords(uri), error.message, advice)
+    return TrackingUnavailableError(message) if message else None
+
+
+def _connection_failure(error: BaseException) -> object | None:
+    """Why the store could not be reached (the HTTP or database driver's error), else None."""
+    if type(error).__module__.startswith("sqlalchemy"):
+        from sqlalchemy.exc import InterfaceError, OperationalError  # noqa: PLC0415
+
+        if isinstance(error, OperationalError | InterfaceError):
+            # the driver's own words, on one line (psycopg adds a hint on a second one)
+            return " ".join(str(getattr(error, "orig", None) or error).split())
+        return None
+    if not isinstance(error, MlflowException):
+        return None
     import requests  # noqa: PLC0415 - MLflow's HTTP client, imported with mlflow
 
     cause = error.__cause__ or error.__context__
-    if not isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return None
-    return TrackingUnavailableError(unreachable_message(uri, timeout, cause, advice))
+    # RetryError: only 502/503/504s (or 429s), e.g. a proxy whose MLflow server is down
+    if isinstance(
+        cause,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.RetryError,
+    ):
+        return cause
+    return None
 
 
 def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
@@ -412,7 +466,14 @@ def register_request_header_provider(config: MlflowConfig, context: Any) -> None
         _request_header_provider_registry,
     )
 
-    provider_class = load_obj(options.type)
+    try:
+        provider_class = load_obj(options.type)
+    except (ImportError, AttributeError) as error:
+        raise MlflowConfigError(
+            f"mlflow.yml: server.request_header_provider.type: '{options.type}' cannot be "
+            f"imported ({type(error).__name__}: {error}). Install the package that provides it "
+            f"in this environment, or fix the path (module.ClassName)."
+        ) from None
     if not (isinstance(provider_class, type) and issubclass(provider_class, RequestHeaderProvider)):
         raise MlflowConfigError(
             f"mlflow.yml: server.request_header_provider.type: '{options.type}' must be a "
