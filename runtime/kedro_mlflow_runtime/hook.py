@@ -51,6 +51,7 @@ class MlflowHook:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         # pydantic: only once a context is made (every `kedro` command imports this module)
+        from .config.exported import point_mlflow_at_project  # noqa: PLC0415
         from .config.project import (  # noqa: PLC0415
             read_mlflow_config,
             read_mlflow_credentials,
@@ -64,8 +65,21 @@ class MlflowHook:
         self._context = context
         self._env = run_env(context)
         context.mlflow = self.config  # as kedro-mlflow: notebooks reach the config from the context
-        # Mlflow* datasets read (e.g. `run_id:` entries in a notebook) from the project's store
+        # Mlflow* datasets read (e.g. `run_id:` entries in a notebook) from the project's store,
+        # and so does MLflow's own fluent API (`mlflow.start_run()` in a notebook)
         publish(RunTarget(self.config.tracking_uri, self.config.registry_uri))
+        point_mlflow_at_project(self.config, self._credentials)
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        # Metric keys and model names default to the entry name: in a notebook too, where no
+        # pipeline run names them. Only this runtime's entries are materialised.
+        keys = getattr(catalog, "keys", None)
+        get_type = getattr(catalog, "get_type", None)
+        if keys is None or get_type is None:
+            return
+        ours = [name for name in keys() if (get_type(name) or "").startswith(__package__ + ".")]
+        name_after_catalog_entries(catalog, ours)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:

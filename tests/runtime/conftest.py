@@ -53,6 +53,13 @@ def wait_noting_pid(values, seconds, pid_file):
     return values
 
 
+def open_a_run_and_fail(values):
+    import mlflow
+
+    mlflow.start_run(nested=True, run_name="left-open-by-a-node")
+    raise ValueError("boom: failed with a nested run open")
+
+
 def label(value, offset):
     return value + offset
 
@@ -69,7 +76,9 @@ REGISTRY = """
 from kedro.pipeline import Node, Pipeline
 from kedro_mlflow_runtime import pipeline_ml_factory
 
-from .nodes import apply, explode, fit, label, scale, total, wait, wait_noting_pid
+from .nodes import (
+    apply, explode, fit, label, open_a_run_and_fail, scale, total, wait, wait_noting_pid,
+)
 
 
 def register_pipelines():
@@ -83,6 +92,7 @@ def register_pipelines():
     ])
     everything = Pipeline([Node(total, ["raw", "parameters"], "sum_all", name="sum_all")])
     slow = Pipeline([Node(wait, ["raw", "params:seconds"], "waited", name="wait")])
+    nested_failing = Pipeline([Node(open_a_run_and_fail, "raw", "nothing", name="nested")])
     # the process running the node writes its pid to params:pid_file, then waits
     noted = Pipeline([
         Node(wait_noting_pid, ["raw", "params:seconds", "params:pid_file"], "waited", name="wait")
@@ -123,6 +133,7 @@ def register_pipelines():
         "everything": everything,
         "slow": slow,
         "noted": noted,
+        "nested_failing": nested_failing,
         "ml": ml,
         "steps": steps,
         "namespaced": namespaced,

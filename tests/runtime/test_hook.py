@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +32,6 @@ def test_a_kedro_run_is_one_finished_mlflow_run_with_params_and_tags(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the store is the project's, whatever the working directory
-    ledgers = set(Path(tempfile.gettempdir()).glob("kedro-mlflow-not-logged-*"))
-
     project.run()
 
     run = only_run(project)
@@ -59,9 +56,11 @@ def test_a_kedro_run_is_one_finished_mlflow_run_with_params_and_tags(
     assert not (elsewhere / "mlflow.db").exists()
     assert json.loads((project.path / "data/result.json").read_text()) == 13
     assert mlflow.active_run() is None
-    assert "MLFLOW_TRACKING_URI" not in os.environ  # the caller's environment is restored
+    # MLflow's defaults name the project, as once the context was created; nothing of the run
+    assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{project.db}"
+    assert "MLFLOW_EXPERIMENT_ID" not in os.environ
     assert "KEDRO_MLFLOW_RUNTIME_NOT_LOGGED" not in os.environ
-    assert set(Path(tempfile.gettempdir()).glob("kedro-mlflow-not-logged-*")) == ledgers
+    assert not (project.path / "mlflow-not-logged").exists()  # nothing was left not logged
 
 
 def test_runtime_params_env_runner_and_pipeline_are_recorded(project):
@@ -416,7 +415,6 @@ def test_nesting_is_validated():
 
 
 def project_path_for_validation():
-    from pathlib import Path
 
     return Path("/proj")
 
@@ -467,7 +465,6 @@ def test_secret_looking_params_are_redacted_in_the_run(project):
 
 
 def test_mlflow_environment_variables_that_mlflow_yml_overrides_are_reported(runtime_logs):
-    from pathlib import Path
 
     from kedro_mlflow_runtime.config.schema import load_mlflow_config
 

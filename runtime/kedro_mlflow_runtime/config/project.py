@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from kedro.config import MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import MlflowConfigError
+from .exported import users_environment
 from .files import check_files, interpolation_error
 from .schema import (
     CONFIG_NAME,
@@ -42,6 +44,7 @@ def read_mlflow_config(context: Any) -> MlflowConfig:
         project_path=project_path,
         default_experiment_name=_package_name(context, project_path),
         source_files=files,
+        environ=users_environment(os.environ),
     )
 
 

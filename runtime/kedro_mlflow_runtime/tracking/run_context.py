@@ -60,6 +60,12 @@ def publish(target: RunTarget | None) -> None:
         os.environ[ENV_VAR] = json.dumps(asdict(target))
 
 
+def publish_store(tracking_uri: str) -> None:
+    """The store the run in progress lives in, when it is not mlflow.yml's (an adopted run)."""
+    target = current()
+    publish(replace(target, tracking_uri=tracking_uri) if target else RunTarget(tracking_uri))
+
+
 def publish_run(
     run_id: str | None,
     experiment_id: str | None = None,
@@ -207,14 +213,19 @@ def push_active_run(run: Any) -> None:
     _active_run_stack.get().append(mlflow.ActiveRun(run))
 
 
-def pop_active_run(run_id: str) -> None:
-    """Undo push_active_run: only while `run_id` is still on top (never someone else's run)."""
+def pop_active_run(run_id: str, status: str = "FINISHED") -> None:
+    """Undo push_active_run, in this thread. Runs a node opened on top of it and left open
+    (`mlflow.start_run(nested=True)` without its end) are ended with `status` first; a stack
+    without `run_id` is someone else's and left alone."""
     import mlflow  # noqa: PLC0415
     from mlflow.tracking.fluent import _active_run_stack  # noqa: PLC0415
 
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run_id:
-        _active_run_stack.get().pop()
+    stack = _active_run_stack.get()
+    if run_id not in [active.info.run_id for active in stack]:
+        return
+    while stack and stack[-1].info.run_id != run_id:
+        mlflow.end_run(status)
+    stack.pop()
 
 
 class active_in_this_thread:  # noqa: N801 - used as a `with` statement

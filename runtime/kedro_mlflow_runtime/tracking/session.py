@@ -87,18 +87,21 @@ class TrackingSession:
         saved_env = run_context.save_environment()
         saved_env[_REGISTRY_GLOBAL] = getattr(_registry_utils, "_registry_uri", None)
         timeout = config.server.connect_timeout
+        # A run already active (a notebook, an orchestrator) is logged into in its own store,
+        # whatever mlflow.yml says (as kedro-mlflow).
+        store = mlflow.get_tracking_uri() if mlflow.active_run() else config.tracking_uri
         try:
             # a database store is connected to when the client is made
-            with bounded_requests(timeout, config.tracking_uri):
-                client = _connect(config, credentials or {}, context)
+            with bounded_requests(timeout, store):
+                client = _connect(config, credentials or {}, context, store)
                 session = cls._open_run(client, config, project_path, run_name, tags, handoff)
         except BaseException as error:
             _restore_env(saved_env)
             explained = (
-                unwritable_store_error(error, config.tracking_uri)
-                or authentication_error(error, config.tracking_uri, config)
-                or unreachable_error(error, config.tracking_uri, timeout)
-                or not_mlflow_error(error, config.tracking_uri)
+                unwritable_store_error(error, store)
+                or authentication_error(error, store, config)
+                or unreachable_error(error, store, timeout)
+                or not_mlflow_error(error, store)
             )
             if explained is not None:
                 raise explained from None
@@ -114,11 +117,13 @@ class TrackingSession:
         # nodes find the store and the experiment without extra configuration.
         os.environ.update(
             {
-                "MLFLOW_TRACKING_URI": config.tracking_uri,
+                "MLFLOW_TRACKING_URI": store,
                 "MLFLOW_EXPERIMENT_ID": session.experiment_id,
             }
         )
         # Mlflow* datasets log into this run, in any thread or worker process
+        if store != config.tracking_uri:
+            run_context.publish_store(store)
         run_context.publish_run(session.run_id, session.experiment_id)
         atexit.register(session._end_at_exit)
         signals.end_run_on_termination(session)
@@ -145,9 +150,10 @@ class TrackingSession:
         active = mlflow.active_run()
         if active is not None:
             logger.warning(
-                "MLflow run %s was already active before the Kedro run: logging into it; "
-                "it is left open for whoever opened it.",
+                "MLflow run %s was already active before the Kedro run: logging into it, in its "
+                "store %s; it is left open for whoever opened it.",
                 active.info.run_id,
+                client.tracking_uri,
             )
             session = cls(
                 client,
@@ -216,7 +222,7 @@ class TrackingSession:
             return
         self._ended = True
         # first, before any request: MLflow's own exit handler would end it again (and retry)
-        self._leave_active()
+        self._leave_active(status)
         signals.stop_watching(self)
         run_context.publish_run(None)
         tags = {}
@@ -276,9 +282,9 @@ class TrackingSession:
         run_context.push_active_run(run)
         self._made_active = True
 
-    def _leave_active(self) -> None:
+    def _leave_active(self, status: str = "FINISHED") -> None:
         if self._made_active:
-            run_context.pop_active_run(self.run_id)
+            run_context.pop_active_run(self.run_id, status)
         self._made_active = False
 
 
@@ -392,20 +398,22 @@ def _connection_failure(error: BaseException) -> object | None:
     return None
 
 
-def _connect(config: MlflowConfig, credentials: Mapping[str, str], context: Any) -> MlflowClient:
+def _connect(
+    config: MlflowConfig, credentials: Mapping[str, str], context: Any, store: str
+) -> MlflowClient:
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
-    db_file = local_sqlite_path(config.tracking_uri)
+    db_file = local_sqlite_path(store)
     if db_file is not None:  # SQLite creates the file, not its folder (the offline store's)
         db_file.parent.mkdir(parents=True, exist_ok=True)
     register_request_header_provider(config, context)
     # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
-    mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_tracking_uri(store)
     if config.registry_uri:
         mlflow.set_registry_uri(config.registry_uri)
     if config.tracking.disable_tracking.disable_autologging:
         mlflow.autolog(disable=True, silent=True)
     try:
-        return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.registry_uri)
+        return MlflowClient(tracking_uri=store, registry_uri=config.registry_uri)
     except (MlflowException, KeyError, ValueError) as error:
         raise MlflowConfigError(
             f"mlflow.yml: server.mlflow_tracking_uri / mlflow_registry_uri: MLflow has no store "
