@@ -53,6 +53,10 @@ def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> No
 
     db_file = local_sqlite_path(uri)
     if db_file is not None:
+        from ..tracking.store_lock import open_client  # noqa: PLC0415 - imports mlflow
+
+        # a fresh store is created here, locked, not by the server while a `kedro run` does too
+        open_client(uri, config.registry_uri)
         # Experiments created from the UI keep their artifacts next to the database too.
         command += ["--default-artifact-root", (db_file.parent / LOCAL_ARTIFACTS_DIR).as_uri()]
     if config.registry_uri:
@@ -248,8 +252,6 @@ def _reachable_client(
     request showed that the server answers and takes them."""
     import os  # noqa: PLC0415
 
-    from mlflow import MlflowClient  # noqa: PLC0415
-
     from ..config.project import read_mlflow_credentials  # noqa: PLC0415
     from ..tracking.session import (  # noqa: PLC0415 - imports mlflow
         authentication_error,
@@ -258,10 +260,11 @@ def _reachable_client(
         register_request_header_provider,
         unreachable_error,
     )
+    from ..tracking.store_lock import open_client  # noqa: PLC0415
 
     os.environ.update(read_mlflow_credentials(context, config.server.credentials))
     register_request_header_provider(config, context)
-    client = MlflowClient(uri, registry_uri)
+    client = open_client(uri, registry_uri)  # a local store: opened locked (it may be new)
     timeout = config.server.connect_timeout
     try:  # MLflow's own client: its TLS and auth settings apply
         with bounded_requests(timeout, uri):

@@ -26,6 +26,7 @@ from mlflow.models import Model
 from ..errors import SyncError
 from ..tracking.batches import log_in_batches
 from ..tracking.session import default_artifact_location
+from ..tracking.store_lock import open_client
 
 try:
     import fcntl
@@ -82,11 +83,9 @@ def sync_offline_runs(
             f"mlflow.yml: server.offline.tracking_uri and server.mlflow_tracking_uri are both "
             f"{source_uri}: point mlflow_tracking_uri at the server to sync to"
         )
-    source = MlflowClient(source_uri)
+    source = open_client(source_uri)  # locked: a first offline run may be creating it
     # explicit: MLflow would otherwise fall back to the process's registry (the offline store's)
-    destination = MlflowClient(
-        destination_uri, registry_uri=destination_registry_uri or destination_uri
-    )
+    destination = open_client(destination_uri, destination_registry_uri or destination_uri)
     report = SyncReport(source_uri, destination_uri)
     experiments = _pages(lambda token: source.search_experiments(page_token=token))
     for experiment in experiments:

@@ -7,8 +7,10 @@ for ParallelRunner and `isinstance` works.
 from __future__ import annotations
 
 import copy
+import os
 import posixpath
 import shlex
+import shutil
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -64,23 +66,61 @@ class MlflowArtifactDataset(TrackedDataset):
         return self._dataset
 
     def save(self, data: Any) -> None:
-        self._dataset.save(data)
         run_id = self._run_for_saving()
         if run_id is None:
+            self._dataset.save(data)
             return
+        target = self._stageable()
+        if target is None or not self._save_staged(data, target, run_id):
+            self._dataset.save(data)
+            self._log(run_id, self._written_files(data))
+
+    def _save_staged(self, data: Any, target: Path, run_id: str) -> bool:
+        """Save into a private folder beside `target`, log that, then move it into place.
+
+        Runs at once (a sweep) sharing one non-versioned path would otherwise log each other's
+        file: another run may overwrite it between this save and its logging. os.replace is
+        atomic on one filesystem, hence the folder beside the target, not in the temp dir.
+        False, with nothing left behind, if the copy could not save: the caller saves as usual
+        (and the wrapped dataset's own error names its own path)."""
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)  # as the wrapped dataset would
+            staging = tempfile.mkdtemp(prefix=f".{target.name}.kedro-mlflow-", dir=target.parent)
+        except OSError:  # a read-only folder: the wrapped dataset's save says so
+            return False
+        staged = Path(staging) / target.name
+        try:
+            try:
+                self._staged_dataset(staged).save(data)
+            except Exception:  # noqa: BLE001 - the wrapped dataset's save says why, below
+                return False
+            # notes what it could not log, never raises; the note names the file once in place
+            self._log(run_id, _files_of(staged, self.artifact_path), (staged, target))
+            try:
+                os.replace(staged, target)
+            except OSError:  # a folder onto a folder, a file in use (Windows): as before
+                self._dataset.save(data)
+            return True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _log(
+        self,
+        run_id: str,
+        files: list[tuple[Path, str | None]],
+        moved: tuple[Path, Path] | None = None,
+    ) -> None:
+        """Log each (file, artifact folder); `moved`: (staged, target), the files' final place."""
         client = self._client()
-        for local, folder in self._written_files(data):
+        for local, folder in files:
+            final = (moved[1] / local.relative_to(moved[0]) if moved else local).resolve()
             self._log_or_note(
-                f"artifact {local}",
+                f"artifact {final}",
                 f"{self._store_hint()}mlflow artifacts log-artifact --local-file "
-                f"{shlex.quote(str(local.resolve()))} --run-id {run_id}"
+                f"{shlex.quote(str(final))} --run-id {run_id}"
                 + (f" --artifact-path {shlex.quote(folder)}" if folder else ""),
                 lambda local=local, folder=folder: client.log_artifact(run_id, str(local), folder),
-                replay={
-                    "artifact": str(local.resolve()),
-                    "artifact_path": folder,
-                    "run_id": run_id,
-                },
+                replay={"artifact": str(final), "artifact_path": folder, "run_id": run_id},
             )
 
     def load(self) -> Any:
@@ -118,6 +158,29 @@ class MlflowArtifactDataset(TrackedDataset):
                 return PurePosixPath(str(value))
         raise DatasetError(f"{type(dataset).__name__} has no local file to log (no filepath/path)")
 
+    def _stageable(self) -> Path | None:
+        """Where this dataset saves, if a copy of it can save elsewhere first: a local, plain
+        (not versioned, not partitioned) dataset whose config names its path. Else None.
+        Versioned datasets are safe as they are: each run writes its own version."""
+        dataset = self._dataset
+        if (
+            getattr(dataset, "_version", None) is not None
+            or hasattr(dataset, "_partition_to_path")
+            or getattr(dataset, "_protocol", None) not in _LOCAL_PROTOCOLS
+            or not any(key in self._config for key in ("filepath", "path"))
+        ):
+            return None
+        try:
+            return Path(str(self._local_path())).absolute()
+        except DatasetError:
+            return None
+
+    def _staged_dataset(self, path: Path) -> AbstractDataset:
+        config = copy.deepcopy(self._config)
+        config.pop("versioned", None)
+        config["path" if "path" in config else "filepath"] = str(path)
+        return AbstractDataset.from_config("wrapped_staged", config)
+
     def _written_files(self, data: Any) -> list[tuple[Path, str | None]]:
         """(local file, artifact folder) for what the last save wrote, and only that."""
         dataset = self._dataset
@@ -134,13 +197,7 @@ class MlflowArtifactDataset(TrackedDataset):
             local = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
         else:
             local = Path(str(self._local_path()))
-        if local.is_dir():
-            return [
-                (path, _join(base, local.name, *path.relative_to(local).parent.parts))
-                for path in sorted(local.rglob("*"))
-                if path.is_file()
-            ]
-        return [(local, base)]
+        return _files_of(local, base)
 
     def _load_from_run(self, run_id: str) -> Any:
         """Download this dataset's artifact from the run and load it with a copy of the wrapped
@@ -193,6 +250,17 @@ def _artifact_path_problem(path: str) -> str | None:
     if posixpath.normpath(path) != path:
         return f"MLflow takes it only in its simplest form, '{posixpath.normpath(path)}'"
     return None
+
+
+def _files_of(local: Path, base: str | None) -> list[tuple[Path, str | None]]:
+    """(file, artifact folder) for a saved file, or for each file of a saved folder."""
+    if local.is_dir():
+        return [
+            (path, _join(base, local.name, *path.relative_to(local).parent.parts))
+            for path in sorted(local.rglob("*"))
+            if path.is_file()
+        ]
+    return [(local, base)]
 
 
 def _join(*parts: str | None) -> str | None:

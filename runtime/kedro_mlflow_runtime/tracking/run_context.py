@@ -153,11 +153,11 @@ def client_for(tracking_uri: str, registry_uri: str | None = None) -> Any:
     key = (tracking_uri, registry_uri)
     if key not in _clients:
         from .import_cost import importing_mlflow  # noqa: PLC0415
+        from .store_lock import open_client  # noqa: PLC0415
 
         with importing_mlflow():  # in ParallelRunner workers, the first dataset save
-            from mlflow import MlflowClient  # noqa: PLC0415
-
-            _clients[key] = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+            # (in a notebook, it may create the store)
+            _clients[key] = open_client(tracking_uri, registry_uri)
     return _clients[key]
 
 

@@ -39,6 +39,7 @@ from .failures import (
 )
 from .redaction import mask_url_passwords
 from .run_context import RunHandoff
+from .store_lock import open_client
 from .tags import PROCESS_TAG
 
 logger = logging.getLogger(__name__)
@@ -402,9 +403,6 @@ def _connect(
     config: MlflowConfig, credentials: Mapping[str, str], context: Any, store: str
 ) -> MlflowClient:
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
-    db_file = local_sqlite_path(store)
-    if db_file is not None:  # SQLite creates the file, not its folder (the offline store's)
-        db_file.parent.mkdir(parents=True, exist_ok=True)
     register_request_header_provider(config, context)
     # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
     mlflow.set_tracking_uri(store)
@@ -412,9 +410,11 @@ def _connect(
         mlflow.set_registry_uri(config.registry_uri)
     if config.tracking.disable_tracking.disable_autologging:
         mlflow.autolog(disable=True, silent=True)
-    try:
-        return MlflowClient(tracking_uri=store, registry_uri=config.registry_uri)
+    try:  # a fresh local store is created by one process at a time (several first runs)
+        return open_client(store, config.registry_uri)
     except (MlflowException, KeyError, ValueError) as error:
+        if local_sqlite_path(store) is not None:
+            raise  # MLflow has a store for this URI: the store itself failed, say so as it is
         raise MlflowConfigError(
             f"mlflow.yml: server.mlflow_tracking_uri / mlflow_registry_uri: MLflow has no store "
             f"for {config.tracking_uri!r} / {config.registry_uri!r} ({type(error).__name__}: "

@@ -124,3 +124,59 @@ def test_bad_input_names_the_entry(tmp_path):
 def test_missing_artifact_in_the_run_is_a_clear_error(store, tmp_path):
     with pytest.raises(DatasetError, match="cannot download artifact 'report.csv'"):
         csv_dataset(tmp_path, run_id=store.run_id).load()
+
+
+# A non-versioned file is saved into a private folder beside it, logged from there, then moved
+# into place: runs sharing the path each log their own file (tests/runtime/tracking/
+# test_concurrency.py). What ends up on disk and in the run is as without that folder.
+
+
+def test_a_plain_file_lands_at_its_filepath_with_nothing_beside_it(store, tmp_path):
+    csv_dataset(tmp_path / "data").save(DF)
+    csv_dataset(tmp_path / "data").save(DF.assign(a=[5, 6]))  # over an existing file
+    assert [path.name for path in (tmp_path / "data").iterdir()] == ["report.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "data/report.csv"), DF.assign(a=[5, 6]))
+    assert store.artifacts(store.run_id) == ["report.csv"]
+
+
+def test_a_failed_save_leaves_nothing_behind(store, tmp_path):
+    folder = tmp_path / "out"
+    dataset = MlflowArtifactDataset(
+        dataset={"type": "json.JSONDataset", "filepath": f"{folder}/x.json"}
+    )
+    with pytest.raises(DatasetError, match=r"x\.json") as raised:  # the wrapped dataset's error
+        dataset.save({"not": object()})
+    assert ".kedro-mlflow-" not in str(raised.value)  # naming its own path
+    assert [path.name for path in folder.iterdir()] in ([], ["x.json"])  # as JSONDataset leaves it
+    assert not [path for path in folder.iterdir() if path.name.startswith(".")]
+    assert store.artifacts(store.run_id) == []
+
+
+def test_when_logging_fails_the_data_still_lands_and_nothing_is_left(store, tmp_path, monkeypatch):
+    import json
+
+    from kedro_mlflow_runtime.tracking import not_logged, run_context
+
+    ledger = tmp_path / "not-logged.jsonl"
+    monkeypatch.setenv(not_logged.ENV_VAR, str(ledger))
+    run_context.publish_run("0" * 32, store.experiment_id)  # a run the store does not hold
+    csv_dataset(tmp_path / "data").save(DF)
+    assert [path.name for path in (tmp_path / "data").iterdir()] == ["report.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "data/report.csv"), DF)
+    # what `kedro mlflow retry` logs later: the file in place, not the removed private copy
+    [note] = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert note["replay"]["artifact"] == str((tmp_path / "data/report.csv").resolve())
+    assert ".kedro-mlflow-" not in note["retry"] + note["what"]
+
+
+def test_a_dataset_that_writes_a_folder_is_logged_and_placed_again_and_again(store, tmp_path):
+    figures = {"a": Figure(), "b": Figure()}
+    for figure in figures.values():
+        figure.add_subplot().plot([0, 1], [1, 0])
+    config = {"type": "matplotlib.MatplotlibDataset", "filepath": str(tmp_path / "plots")}
+    MlflowArtifactDataset(dataset=config).save(figures)
+    MlflowArtifactDataset(dataset=config).save({"c": figures["a"]})  # onto the existing folder
+    assert store.artifacts(store.run_id) == ["plots/a", "plots/b", "plots/c"]
+    # as MatplotlibDataset leaves it (overwrite: false keeps the other files)
+    assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == ["a", "b", "c"]
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
