@@ -103,7 +103,7 @@ def test_offline_runs_need_no_server_and_sync_copies_them_once(project, mlflow_s
     ml = by_name["ml"]
     assert_model_copied(ml, mlflow_server.uri)
 
-    client = MlflowClient(mlflow_server.uri)
+    client = MlflowClient(mlflow_server.uri, registry_uri=mlflow_server.uri)
     second = sync(project)  # idempotent: nothing more on the server
     assert "Synced 0 run(s)" in second.stdout and "5 already there" in second.stdout
     assert len(recorded_runs(mlflow_server.uri, experiment)) == 5
@@ -243,7 +243,7 @@ def assert_artifacts_and_history_copied(steps, server_uri: str) -> None:
 
 def assert_model_copied(ml, server_uri: str) -> None:
     """The pipeline model: a logged model of the copy, loadable from the server, registered."""
-    client = MlflowClient(server_uri)
+    client = MlflowClient(server_uri, registry_uri=server_uri)
     [model] = client.search_logged_models([ml.info.experiment_id])
     assert (model.name, model.source_run_id) == ("tiny_model", ml.info.run_id)
     assert [o.model_id for o in client.get_run(ml.info.run_id).outputs.model_outputs] == [
@@ -273,9 +273,9 @@ def test_sync_to_a_server_that_does_not_answer_syncs_nothing_and_says_so(project
     assert "kedro_mlflow.synced_to" not in run.data.tags
 
 
-def test_the_offline_registry_does_not_outlive_the_run(project, tmp_path, monkeypatch):
-    """Offline, models are registered in the offline store, never at $MLFLOW_REGISTRY_URI; the
-    run puts MLflow's registry setting back when it ends, for the next run in this process."""
+def test_offline_models_are_registered_in_the_offline_store(project, tmp_path, monkeypatch):
+    """Offline, models are registered in the offline store, never at $MLFLOW_REGISTRY_URI; once
+    the context is created, MLflow's default registry is that offline store too (a notebook)."""
     remote = f"sqlite:///{tmp_path / 'remote.db'}"
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", remote)
     offline_yml(project, remote)
@@ -286,5 +286,5 @@ def test_the_offline_registry_does_not_outlive_the_run(project, tmp_path, monkey
     )
     assert [int(v.version) for v in registered] == [1]
     assert MlflowClient(remote, registry_uri=remote).search_model_versions() == []
-    assert os.environ["MLFLOW_REGISTRY_URI"] == remote
-    assert mlflow.get_registry_uri() == remote
+    assert os.environ["MLFLOW_REGISTRY_URI"] == offline_uri
+    assert mlflow.get_registry_uri() == offline_uri

@@ -94,9 +94,9 @@ def test_saving_with_a_model_uri_is_refused(store, model):
         dataset.save(model)
 
 
-def test_with_no_run_the_model_is_logged_outside_any_run_as_mlflow_does(no_run, model):
+def test_with_no_run_the_model_is_logged_outside_any_run_as_mlflow_does(no_run, model, monkeypatch):
     mlflow.set_tracking_uri(no_run.uri)
-    mlflow.set_experiment(experiment_id=no_run.experiment_id)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", no_run.experiment_id)  # MLflow's current one
     dataset = tracking(name="x")
     dataset.save(model)
     [logged] = no_run.client.search_logged_models(experiment_ids=[no_run.experiment_id])
