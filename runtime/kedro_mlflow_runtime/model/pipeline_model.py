@@ -1,7 +1,7 @@
 """KedroPipelineModel: an inference pipeline served as one MLflow pyfunc model.
 
 The model stores a *spec* of the pipeline (kedro_pipeline.yml), not Kedro objects: the node
-functions by import path, the dataset names that connect them, the parameters; and one pickle per artifact (the fitted
+functions by import path (with cloudpickle when they have none: lambdas, closures), the dataset names that connect them, the parameters; and one pickle per artifact (the fitted
 objects training produced). `load_context` unpickles the artifacts and resolves the functions
 once; `predict` calls the functions in order on a dict, with no catalog, runner or Kedro import.
 So a model loads wherever its code and the libraries its nodes use are importable (the
@@ -11,7 +11,6 @@ project's code travels with it in `code/`), and it survives Kedro upgrades.
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
 import pickle
 from collections.abc import Callable, Mapping
@@ -21,12 +20,10 @@ import mlflow.pyfunc
 import pandas as pd
 
 from ..errors import KedroPipelineModelError
+from .spec import PICKLED, SPEC_ARTIFACT, SPEC_FILE, SPEC_FORMAT, resolve_function
 
 logger = logging.getLogger(__name__)
 
-SPEC_FORMAT = 1
-SPEC_ARTIFACT = "__kedro_pipeline__"  # the spec's key among the model's artifacts
-SPEC_FILE = "kedro_pipeline.yml"
 COPY_MODES = {"assign": None, "copy": copy.copy, "deepcopy": copy.deepcopy}
 
 
@@ -35,10 +32,15 @@ class KedroPipelineModel(mlflow.pyfunc.PythonModel):
     pipeline with one output) and a catalog; loaded by MLflow from the logged spec."""
 
     def __init__(
-        self, spec: Mapping[str, Any] | None = None, artifacts: Mapping[str, Any] | None = None
+        self,
+        spec: Mapping[str, Any] | None = None,
+        artifacts: Mapping[str, Any] | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
     ):
         self._spec = dict(spec) if spec else None
         self._data: dict[str, Any] = dict(artifacts or {})  # dataset name -> loaded object
+        # node functions stored with cloudpickle, by artifact key
+        self._functions: dict[str, Callable[..., Any]] = dict(functions or {})
         self._steps: list[Callable[[dict[str, Any]], None]] = []
         self._copiers: dict[str, Callable[[Any], Any]] = {}
         if self._spec is not None and artifacts is not None:
@@ -83,6 +85,7 @@ class KedroPipelineModel(mlflow.pyfunc.PythonModel):
                     f"artifact '{name}' ({key}) is missing from the model"
                 )
         self._data = data
+        self._functions = _pickled_functions(spec, files, self._functions)
         self._prepare(self._spec)
 
     # `pd.DataFrame` is what pyfunc passes once the signature is enforced; MLflow does not
@@ -121,7 +124,7 @@ class KedroPipelineModel(mlflow.pyfunc.PythonModel):
 
     def _prepare(self, spec: Mapping[str, Any]) -> None:
         self._data.update(spec.get("parameters") or {})
-        self._steps = [_compile_step(node) for node in spec["nodes"]]
+        self._steps = [_compile_step(node, self._functions) for node in spec["nodes"]]
         mode = spec.get("copy_mode") or "assign"
         modes = mode if isinstance(mode, Mapping) else dict.fromkeys(self._data, mode)
         self._copiers = {}
@@ -134,34 +137,33 @@ class KedroPipelineModel(mlflow.pyfunc.PythonModel):
                 self._copiers[name] = COPY_MODES[name_mode]
 
 
-def resolve_function(path: str) -> Callable[..., Any]:
-    module_name, _, qualname = path.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
+def _pickled_functions(
+    spec: Mapping[str, Any], files: Mapping[str, str], known: Mapping[str, Callable[..., Any]]
+) -> dict[str, Callable[..., Any]]:
+    """The node functions stored with cloudpickle: from the model's files, or already here."""
+    functions = {}
+    for node in spec["nodes"]:
+        if not isinstance(node["func"], Mapping):
+            continue
+        key = node["func"][PICKLED]
+        if key in files:
+            with open(files[key], "rb") as stream:
+                functions[key] = pickle.load(stream)  # noqa: S301 - the model's own function
+        elif key in known:
+            functions[key] = known[key]
+        else:
+            raise KedroPipelineModelError(
+                f"node '{node['name']}': its function ({key}) is missing from the model"
+            )
+    return functions
 
 
-def function_path(func: Callable[..., Any], node_name: str) -> str:
-    """`module:qualname` of a node function, checked to resolve back to the same function."""
-    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
-    path = f"{module}:{qualname}"
-    try:
-        resolved = module and "<" not in qualname and resolve_function(path)
-    except (ImportError, AttributeError):
-        resolved = None
-    if resolved is not func:
-        raise KedroPipelineModelError(
-            f"node '{node_name}': its function cannot be found again by import path ({path}). "
-            f"The model stores functions by import path: define it at module level (not a "
-            f"lambda, closure or functools.partial)."
-        )
-    return path
-
-
-def _compile_step(node: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+def _compile_step(
+    node: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+) -> Callable[[dict[str, Any]], None]:
     """One node as a closure over a dict of datasets: no per-call lookups beyond the dict."""
-    func = resolve_function(node["func"])
+    entry = node["func"]
+    func = functions[entry[PICKLED]] if isinstance(entry, Mapping) else resolve_function(entry)
     inputs, outputs, name = node["inputs"], node["outputs"], node["name"]
 
     if inputs is None:

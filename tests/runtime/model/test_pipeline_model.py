@@ -1,6 +1,11 @@
 """KedroPipelineModel: the compiled inference pipeline, in-process and through MLflow."""
 
 import copy
+import json
+import os
+import subprocess
+import sys
+import threading
 
 import mlflow
 import pandas as pd
@@ -9,7 +14,8 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 from kedro_mlflow_runtime import KedroPipelineModel, KedroPipelineModelError
-from kedro_mlflow_runtime.model.log_model import compile_spec, log_pipeline_model, pip_requirements
+from kedro_mlflow_runtime.model.log_model import log_pipeline_model, pip_requirements
+from kedro_mlflow_runtime.model.spec import check_node_functions, compile_spec, pickled_functions
 
 
 def scale(instances, factor):
@@ -94,12 +100,88 @@ def test_copy_mode_protects_artifacts_from_nodes_that_mutate_them():
     assert [deep.predict(None, []) for _ in range(2)] == [1, 1]
 
 
-def test_functions_must_be_importable_by_path():
-    lambda_pipeline = Pipeline([Node(lambda x: x, "instances", "out", name="anonymous")])
-    with pytest.raises(
-        KedroPipelineModelError, match="node 'anonymous'.*define it at module level"
-    ):
-        compile_spec(lambda_pipeline, "instances")
+def offset_by(bias):
+    def shift(scaled, model, offset):  # a closure: no import path
+        return (scaled + model["bias"] + offset + bias).tolist()
+
+    return shift
+
+
+CLOSURE_INFERENCE = Pipeline(
+    [
+        Node(lambda rows, f: rows["x"] * f, ["instances", "params:factor"], "scaled", name="scale"),
+        Node(offset_by(100), ["scaled", "model", "params:offset"], "out", name="shift"),
+    ]
+)
+
+
+def test_lambdas_and_closures_are_stored_with_cloudpickle(runtime_logs):
+    spec = compile_spec(CLOSURE_INFERENCE, "instances")
+    assert [node["func"] for node in spec["nodes"]] == [
+        {"cloudpickle": "__function_0__"},
+        {"cloudpickle": "__function_1__"},
+    ]
+    notes = [r.getMessage() for r in runtime_logs if "cloudpickle" in r.getMessage()]
+    assert len(notes) == 2 and "node 'scale'" in notes[0]
+    functions = pickled_functions(CLOSURE_INFERENCE)
+    model = KedroPipelineModel({**spec, "parameters": PARAMS}, {"model": {"bias": 10}}, functions)
+    assert model.predict(None, pd.DataFrame({"x": [1, 2]})) == [112.5, 114.5]
+    # importable functions stay referenced by path
+    assert compile_spec(INFERENCE, "instances")["nodes"][0]["func"] == f"{__name__}:scale"
+
+
+def test_a_function_cloudpickle_cannot_store_is_refused_before_training():
+    lock = threading.Lock()
+
+    def locked(instances):
+        with lock:
+            return instances
+
+    with pytest.raises(KedroPipelineModelError, match="node 'locked'.*cloudpickle cannot store"):
+        check_node_functions(Pipeline([Node(locked, "instances", "out", name="locked")]))
+    check_node_functions(CLOSURE_INFERENCE)  # lambdas and closures are fine
+
+
+LOAD_ELSEWHERE = """
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+rows = pd.DataFrame({"x": [1, 2]})
+print(json.dumps([model.predict(rows), model.predict(rows, params={"offset": 1.5})]))
+"""
+
+
+def test_closures_load_and_predict_in_a_fresh_interpreter(tmp_path):
+    """Where neither the test module nor this checkout is importable: the model carries all."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("m", artifact_location=(tmp_path / "art").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    catalog = DataCatalog(
+        {
+            "model": MemoryDataset({"bias": 10}),
+            "instances": MemoryDataset(pd.DataFrame({"x": [1, 2]})),
+            "params:factor": MemoryDataset(2),
+            "params:offset": MemoryDataset(0.5),
+        }
+    )
+    info = log_pipeline_model(
+        CLOSURE_INFERENCE,
+        "instances",
+        catalog,
+        run_id=run_id,
+        client=client,
+        log_model_kwargs={"name": "closures"},
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["MLFLOW_TRACKING_URI"] = uri
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_ELSEWHERE, info.model_uri],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[112.5, 114.5], [113.5, 115.5]]
 
 
 def test_spec_checks():
