@@ -148,7 +148,8 @@ def _infer_signature(catalog: Any, input_name: str, parameters: Mapping[str, Any
         for name, value in parameters.items()
         if name != "parameters" and _is_param_value(value)
     }
-    return infer_signature(model_input=sample, params=overridable or None)
+    # kedro-mlflow's `runner` param: accepted and checked, the nodes are called directly
+    return infer_signature(model_input=sample, params={**overridable, "runner": "SequentialRunner"})
 
 
 def _is_param_value(value: Any) -> bool:

@@ -6,14 +6,17 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
+from kedro.runner import ThreadRunner
+from mlflow.models import infer_signature
 
-from kedro_mlflow_runtime import KedroPipelineModel, KedroPipelineModelError
+from kedro_mlflow_runtime import KedroPipelineModel, KedroPipelineModelError, pipeline_ml_factory
 from kedro_mlflow_runtime.model.log_model import log_pipeline_model, pip_requirements
 from kedro_mlflow_runtime.model.spec import check_node_functions, compile_spec, pickled_functions
 
@@ -65,9 +68,10 @@ PARAMS = {"params:factor": 2, "params:offset": 0.5}
 
 
 def built(pipeline=INFERENCE, artifacts=None, copy_mode="assign", params=PARAMS):
-    spec = compile_spec(pipeline, "instances", copy_mode)
-    spec["parameters"] = dict(params)
-    return KedroPipelineModel(spec, artifacts if artifacts is not None else {"model": {"bias": 10}})
+    """As kedro-mlflow users build one: from a pipeline and a catalog."""
+    catalog = {**params, **(artifacts if artifacts is not None else {"model": {"bias": 10}})}
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in catalog.items()})
+    return KedroPipelineModel(pipeline, catalog, "instances", copy_mode=copy_mode)
 
 
 def test_predict_runs_the_nodes_in_order():
@@ -124,7 +128,9 @@ def test_lambdas_and_closures_are_stored_with_cloudpickle(runtime_logs):
     notes = [r.getMessage() for r in runtime_logs if "cloudpickle" in r.getMessage()]
     assert len(notes) == 2 and "node 'scale'" in notes[0]
     functions = pickled_functions(CLOSURE_INFERENCE)
-    model = KedroPipelineModel({**spec, "parameters": PARAMS}, {"model": {"bias": 10}}, functions)
+    model = KedroPipelineModel.from_spec(
+        {**spec, "parameters": PARAMS}, {"model": {"bias": 10}}, functions
+    )
     assert model.predict(None, pd.DataFrame({"x": [1, 2]})) == [112.5, 114.5]
     # importable functions stay referenced by path
     assert compile_spec(INFERENCE, "instances")["nodes"][0]["func"] == f"{__name__}:scale"
@@ -229,7 +235,9 @@ def test_logged_through_mlflow_and_loaded_back(tmp_path):
     assert loaded.metadata.signature.params.to_dict() == [
         {"name": "factor", "type": "long", "default": 2, "shape": None},
         {"name": "offset", "type": "double", "default": 0.5, "shape": None},
+        {"name": "runner", "type": "string", "default": "SequentialRunner", "shape": None},
     ]
+    assert loaded.predict(rows, params={"runner": "ThreadRunner"}) == [12.5, 14.5]
     assert isinstance(loaded.unwrap_python_model(), KedroPipelineModel)
 
 
@@ -242,3 +250,115 @@ def test_requirements_are_pinned_and_exclude_code_that_travels_with_the_model():
     assert any(r.startswith("mlflow==") for r in requirements)
     assert any(r.startswith("kedro==") for r in requirements)
     assert not any(r.startswith(("kedro-mlflow-runtime", "mlflow-skinny")) for r in requirements)
+
+
+RUNTIME = Path(__file__).parents[3] / "runtime"  # this checkout's kedro_mlflow_runtime
+
+LOGGED_BY_HAND = """
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+rows = pd.DataFrame({"x": [1, 2]})
+out = [model.predict(rows), model.predict(rows, params={"runner": "ThreadRunner", "offset": 1.5})]
+try:
+    model.predict(rows, params={"runner": "NoSuchRunner"})
+except Exception as error:
+    out.append(str(error))
+print(json.dumps(out))
+"""
+
+
+def test_logged_by_hand_as_kedro_mlflow_documents(tmp_path):
+    """KedroPipelineModel(pipeline, catalog, input_name) + extract_pipeline_artifacts() +
+    mlflow.pyfunc.log_model(python_model=kpm, artifacts=artifacts): kedro-mlflow's pattern."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("m", (tmp_path / "a").as_uri()))
+    catalog = DataCatalog(
+        {
+            "model": MemoryDataset({"bias": 10}),
+            "params:factor": MemoryDataset(2),
+            "params:offset": MemoryDataset(0.5),
+        }
+    )
+    kpm = KedroPipelineModel(
+        pipeline=CLOSURE_INFERENCE,
+        catalog=catalog,
+        input_name="instances",
+        runner=ThreadRunner(),
+        copy_mode="deepcopy",
+    )
+    artifacts = kpm.extract_pipeline_artifacts(tmp_path / "extracted")
+    assert set(artifacts) == {"model", "__function_0__", "__function_1__", "__kedro_pipeline__"}
+    assert all(Path(path).parent == tmp_path / "extracted" for path in artifacts.values())
+    signature = infer_signature(
+        pd.DataFrame({"x": [1]}), params={"offset": 0.5, "runner": "SequentialRunner"}
+    )
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=kpm,
+            artifacts=artifacts,
+            signature=signature,
+            pip_requirements=["mlflow", "kedro"],
+        )
+    # what MLflow pickled is the spec: no Kedro pipeline, catalog or runner
+    pickled = Path(mlflow.artifacts.download_artifacts(info.model_uri), "python_model.pkl")
+    assert b"kedro.pipeline" not in pickled.read_bytes()
+    assert b"kedro.io" not in pickled.read_bytes()
+    assert b"kedro.runner" not in pickled.read_bytes()
+    # a fresh interpreter with the runtime but not the test module (the lambdas travel)
+    env = {**os.environ, "PYTHONPATH": str(RUNTIME), "MLFLOW_TRACKING_URI": uri}
+    result = subprocess.run(
+        [sys.executable, "-c", LOGGED_BY_HAND, info.model_uri],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    default, other_runner, refused = json.loads(result.stdout.strip().splitlines()[-1])
+    assert default == [112.5, 114.5]
+    assert other_runner == [113.5, 115.5]
+    assert "'NoSuchRunner' is not a Kedro runner" in refused
+
+
+def fit_bias():
+    return {"bias": 10}
+
+
+def test_a_pipelineml_gives_its_inference_pipeline():
+    training = Pipeline([Node(fit_bias, None, "model", name="fit")])
+    pml = pipeline_ml_factory(training, INFERENCE, input_name="instances")
+    catalog = DataCatalog(
+        {"model": MemoryDataset({"bias": 10}), **{k: MemoryDataset(v) for k, v in PARAMS.items()}}
+    )
+    kpm = KedroPipelineModel(pipeline=pml, catalog=catalog, input_name="instances")
+    assert (kpm.input_name, kpm.output_name) == ("instances", "out")
+    assert kpm.predict(None, [1, 2]) == [12.5, 14.5]
+
+
+def test_the_constructor_checks_what_kedro_mlflow_checks():
+    catalog = DataCatalog({"model": MemoryDataset({"bias": 10})})
+    with pytest.raises(KedroPipelineModelError, match="no entry for params:factor, params:offset"):
+        KedroPipelineModel(INFERENCE, catalog, "instances")
+    with pytest.raises(KedroPipelineModelError, match="exactly one output"):
+        KedroPipelineModel(
+            Pipeline([Node(split_pair, "instances", ["a", "b"])]), catalog, "instances"
+        )
+    with pytest.raises(KedroPipelineModelError, match="'copy_mode' must be a 'str' or a 'dict'"):
+        built(copy_mode=1)
+    assert built(copy_mode={"model": "deepcopy"}).predict(None, [1]) == [12.5]
+
+
+def test_the_runner_param_must_name_a_kedro_runner():
+    model = built()
+    for runner in ("SequentialRunner", "ParallelRunner", "kedro.runner.ThreadRunner"):
+        assert model.predict(None, [1], params={"runner": runner}) == [12.5]
+    for runner in ("NoSuchRunner", "collections.OrderedDict", "no.such.Runner", 3):
+        with pytest.raises(KedroPipelineModelError, match="is not a Kedro runner"):
+            model.predict(None, [1], params={"runner": runner})
+
+
+def test_extracting_artifacts_needs_a_pipeline_and_a_catalog():
+    with pytest.raises(KedroPipelineModelError, match="no entry for model, params:factor"):
+        KedroPipelineModel(pipeline=INFERENCE, catalog=None, input_name="instances")
+    with pytest.raises(KedroPipelineModelError, match="needs the KedroPipelineModel built from"):
+        KedroPipelineModel().extract_pipeline_artifacts()
