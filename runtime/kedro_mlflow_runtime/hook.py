@@ -18,6 +18,7 @@ from .config.pin import pin_mismatch
 from .datasets.tracked import name_after_catalog_entries
 from .errors import NotLoggedError
 from .model.pipeline_ml import PipelineML, check_artifacts_are_persisted
+from .model.spec import check_node_functions
 from .tracking import not_logged, run_context
 from .tracking.import_cost import importing_mlflow
 from .tracking.params import parameter_inputs, parameters_by_namespace, to_mlflow_params
@@ -117,6 +118,7 @@ class MlflowHook:
         tags = run_tags(run_params, self._env, config.tracking.params.redact)
         if isinstance(pipeline, PipelineML):
             check_artifacts_are_persisted(pipeline.inference, pipeline.input_name, catalog)
+            check_node_functions(pipeline.inference)
         namespaces = (
             sorted({node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace})
             if nested

@@ -114,6 +114,16 @@ def register_pipelines():
             "registered_model_name": "tiny_registered",
         },
     )
+    # the same model, its inference node a lambda (stored with cloudpickle)
+    ml_lambda = pipeline_ml_factory(
+        training=ml.training,
+        inference=Pipeline([Node(
+            lambda fitted, rows, offset: [x * fitted["factor"] + fitted["mean"] + offset for x in rows],
+            ["fitted", "instances", "params:offset"], "applied", name="apply",
+        )]),
+        input_name="instances",
+        log_model_kwargs={"name": "lambda_model", "signature": None},
+    )
     # logs, then waits (the tracking server may go away meanwhile), then logs again
     fragile = Pipeline([
         Node(scale, ["raw", "params:factor"], "scaled", name="scale"),
@@ -130,6 +140,7 @@ def register_pipelines():
     return {
         "__default__": default,
         "failing": failing,
+        "ml_lambda": ml_lambda,
         "everything": everything,
         "slow": slow,
         "noted": noted,

@@ -314,6 +314,17 @@ def test_a_pipelineml_run_logs_its_inference_pipeline_as_a_model(project):
     assert mlflow.pyfunc.load_model("models:/tiny_registered/1").predict([0]) == [2.0]
 
 
+def test_a_pipelineml_with_a_lambda_logs_a_model_that_predicts(project, runtime_logs):
+    project.run("ml_lambda")
+    run = only_run(project)
+    assert run.info.status == "FINISHED"
+    [model] = MlflowClient(f"sqlite:///{project.db}").search_logged_models([run.info.experiment_id])
+    assert model.name == "lambda_model"
+    mlflow.set_tracking_uri(f"sqlite:///{project.db}")
+    assert mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict([10]) == [22.0]
+    assert any("stores it with cloudpickle" in r.getMessage() for r in runtime_logs)
+
+
 def test_a_pipelineml_whose_artifacts_are_not_persisted_fails_before_running(project):
     project.write("conf/base/catalog.yml", CATALOG_WITHOUT_FITTED)
     with pytest.raises(Exception, match=r"reads fitted, which is not persisted"):

@@ -15,6 +15,7 @@ from ..config.project import read_mlflow_config, read_mlflow_credentials
 from ..datasets.tracked import name_after_catalog_entries
 from ..model.log_model import log_pipeline_model
 from ..model.pipeline_ml import PipelineML, check_artifacts_are_persisted
+from ..model.spec import check_node_functions
 from ..tracking.run_context import RunTarget, publish
 from ..tracking.session import TrackingSession
 
@@ -51,6 +52,7 @@ def modelify_pipeline(
         catalog = context.catalog
         name_after_catalog_entries(catalog, pipeline.datasets())
         check_artifacts_are_persisted(pipeline, input_name, catalog)
+        check_node_functions(pipeline)
         session = TrackingSession.start(
             config,
             project_path=project_path,

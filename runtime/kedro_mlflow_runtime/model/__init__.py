@@ -1,5 +1,5 @@
 """The inference pipeline as one MLflow model: PipelineML and pipeline_ml_factory
-(pipeline_ml.py), the spec's writer, which compiles the pipeline and logs the model
-(log_model.py), and its reader, KedroPipelineModel (pipeline_model.py), which MLflow loads
-through pipeline_model_code.py.
+(pipeline_ml.py), the spec and the model's files (spec.py), logging it (log_model.py), and its
+reader, KedroPipelineModel (pipeline_model.py), which MLflow loads through
+pipeline_model_code.py, or from the object logged by hand.
 """

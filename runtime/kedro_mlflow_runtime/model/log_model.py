@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -19,9 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import cloudpickle
 import mlflow
-import yaml
 from kedro.pipeline import Pipeline
 
 from ..errors import KedroPipelineModelError
@@ -29,44 +26,12 @@ from ..tracking import run_context
 from ..tracking.params import is_parameter
 from .names import logged_model_name
 from .pipeline_ml import artifact_names
-from .pipeline_model import SPEC_ARTIFACT, SPEC_FILE, SPEC_FORMAT, function_path
+from .spec import compile_spec, pickled_functions, write_model_files
 
 logger = logging.getLogger(__name__)
 
 MODEL_CODE = Path(__file__).with_name("pipeline_model_code.py")
 RUNTIME_PACKAGE = Path(__file__).parents[1]  # kedro_mlflow_runtime/, carried as code
-
-
-def compile_spec(inference: Pipeline, input_name: str, copy_mode: Any = "assign") -> dict[str, Any]:
-    """The inference pipeline as data: what KedroPipelineModel needs to rebuild and run it."""
-    outputs = sorted(inference.outputs())
-    if len(outputs) != 1:
-        raise KedroPipelineModelError(
-            f"The pipeline to log must have exactly one output; it has: {', '.join(outputs)}"
-        )
-    if input_name not in inference.inputs():
-        raise KedroPipelineModelError(
-            f"'{input_name}' is not an input of the pipeline; its inputs are: "
-            f"{', '.join(sorted(inference.inputs()))}"
-        )
-    artifacts = artifact_names(inference, input_name)
-    return {
-        "format": SPEC_FORMAT,
-        "input_name": _plain(input_name),
-        "output_name": _plain(outputs[0]),
-        "copy_mode": copy_mode or "assign",
-        "nodes": [
-            {
-                "name": node.name,
-                "func": function_path(node.func, node.name),
-                "inputs": _names(node._inputs),
-                "outputs": _names(node._outputs),
-            }
-            for node in inference.nodes  # topologically sorted by Kedro
-        ],
-        "artifacts": {_plain(name): _artifact_key(name) for name in artifacts},
-        "parameters": {},
-    }
 
 
 def log_pipeline_model(
@@ -103,21 +68,11 @@ def log_pipeline_model(
             kwargs["input_example"] = example  # MLflow also test-runs the model on it
 
     with tempfile.TemporaryDirectory(prefix="kedro-pipeline-model-") as tmp:
-        artifacts, loaded = {}, []
-        for name in artifact_names(inference, input_name):
-            key = spec["artifacts"][_plain(name)]
-            path = Path(tmp, f"{key}.pkl")
-            loaded.append(catalog.load(name))
-            path.write_bytes(cloudpickle.dumps(loaded[-1]))
-            artifacts[key] = str(path)
-        # The spec is an artifact, not `model_config`: MLflow would also log model_config as
-        # params of the training run.
-        spec_file = Path(tmp, SPEC_FILE)
-        spec_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-        artifacts[SPEC_ARTIFACT] = str(spec_file)
+        loaded = {name: catalog.load(name) for name in artifact_names(inference, input_name)}
+        artifacts = write_model_files(spec, pickled_functions(inference), loaded, Path(tmp))
         if not {"pip_requirements", "conda_env"} & set(kwargs):
             extra = kwargs.pop("extra_pip_requirements", None) or []
-            kwargs["pip_requirements"] = [*pip_requirements(inference, loaded), *extra]
+            kwargs["pip_requirements"] = [*pip_requirements(inference, [*loaded.values()]), *extra]
         run_context.point_mlflow_at_project()
         with run_context.active_in_this_thread(client, run_id):
             info = mlflow.pyfunc.log_model(
@@ -193,7 +148,8 @@ def _infer_signature(catalog: Any, input_name: str, parameters: Mapping[str, Any
         for name, value in parameters.items()
         if name != "parameters" and _is_param_value(value)
     }
-    return infer_signature(model_input=sample, params=overridable or None)
+    # kedro-mlflow's `runner` param: accepted and checked, the nodes are called directly
+    return infer_signature(model_input=sample, params={**overridable, "runner": "SequentialRunner"})
 
 
 def _is_param_value(value: Any) -> bool:
@@ -217,20 +173,3 @@ def _code_paths(inference: Pipeline, project_path: Path | None) -> list[str]:
         if project_path is not None and Path(project_path).resolve() in package.resolve().parents:
             paths.add(str(package))
     return sorted(paths)
-
-
-def _names(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return _plain(value) if value else value
-    if isinstance(value, dict):
-        return {key: _plain(name) for key, name in value.items()}
-    return [_plain(name) for name in value]
-
-
-def _plain(name: str) -> str:
-    """Transcoded names (`data@pandas`) are one in-memory value."""
-    return name.split("@", 1)[0]
-
-
-def _artifact_key(name: str) -> str:
-    return re.sub(r"[^\w.\-]+", "_", name)

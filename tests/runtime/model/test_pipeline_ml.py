@@ -5,6 +5,7 @@ import pytest
 from kedro.pipeline import Node, Pipeline
 
 from kedro_mlflow_runtime import PipelineML, PipelineMLError, pipeline_ml_factory
+from kedro_mlflow_runtime.errors import KedroMlflowPipelineMLError
 
 
 def fit(data, alpha):
@@ -108,3 +109,100 @@ def test_filtering_down_to_nodes_that_cannot_feed_inference_runs_them_plainly(ru
     plain = make().filter(node_names=["clean"])
     assert type(plain) is Pipeline
     assert any("cannot log the inference model" in r.getMessage() for r in runtime_logs)
+
+
+def test_input_name_is_checked_when_assigned():
+    pipeline = make()
+    with pytest.raises(KedroMlflowPipelineMLError, match="input_name='rows'.*instances, model"):
+        pipeline.input_name = "rows"
+    assert pipeline.input_name == "instances"  # unchanged by the refused assignment
+    # `model` as the input would leave `instances` unfed: refused, naming it
+    with pytest.raises(PipelineMLError, match="reads instances, which the training pipeline"):
+        pipeline.input_name = "model"
+    # valid once training produces `instances` too
+    pipeline = make(training=TRAINING + Pipeline([Node(clean, "raw", "instances")]))
+    pipeline.input_name = "model"
+    assert pipeline.input_name == "model"
+
+
+def test_inference_is_checked_when_assigned():
+    pipeline = make()
+    two = Pipeline([*INFERENCE.nodes, Node(report, "model", "extra", name="extra")])
+    with pytest.raises(PipelineMLError, match="exactly one output"):
+        pipeline.inference = two
+    assert pipeline.inference is INFERENCE
+
+
+def test_adding_an_empty_pipeline_changes_nothing():
+    pipeline = make()
+    assert pipeline + Pipeline([]) is pipeline
+    assert Pipeline([]) + pipeline is pipeline
+    assert sum([pipeline]) is pipeline  # Kedro's own registry template: no start value
+    assert pipeline + Pipeline([]) == pipeline
+
+
+def test_equality_is_by_content():
+    assert make() == make()
+    assert hash(make()) == hash(make())
+    assert len({make(), make()}) == 1
+    assert make() != make(log_model_kwargs={"name": "other"})
+    assert make() != make(kpm_kwargs={"copy_mode": "deepcopy"})
+    assert make() != Pipeline(TRAINING.nodes)
+    reads_raw = Pipeline([Node(predict, ["raw", "instances", "params:threshold"], "scores")])
+    assert make() != make(inference=reads_raw)
+
+
+def test_adding_a_pipeline_keeps_the_model_of_the_training_pipeline():
+    other = Pipeline([Node(clean, "other_raw", "other", name="other")])
+    for combined in (make() + other, other + make(), sum([other, make()])):
+        assert isinstance(combined, PipelineML)
+        assert (combined.input_name, combined.output_name) == ("instances", "scores")
+        assert {n.name for n in combined.nodes} == {"clean", "fit", "report", "other"}
+
+
+def test_narrowing_filters_keep_a_pipelineml_that_still_feeds_inference():
+    pipeline = make()
+    selections = {
+        "from_nodes": (pipeline.from_nodes("fit"), {"fit", "report"}),
+        "to_nodes": (pipeline.to_nodes("fit"), {"clean", "fit"}),
+        "from_inputs": (pipeline.from_inputs("cleaned"), {"fit", "report"}),
+        "to_outputs": (pipeline.to_outputs("model"), {"clean", "fit"}),
+        "&": (pipeline & Pipeline(TRAINING.only_nodes("clean", "fit").nodes), {"clean", "fit"}),
+        "filter": (pipeline.filter(from_nodes=["fit"], to_nodes=["fit"]), {"fit"}),
+    }
+    for how, (selected, names) in selections.items():
+        assert isinstance(selected, PipelineML), how
+        assert {n.name for n in selected.nodes} == names, how
+        assert selected.inference is INFERENCE
+    tagged = make(training=TRAINING.tag("train")).only_nodes_with_tags("train")
+    assert isinstance(tagged, PipelineML) and len(tagged.nodes) == 3
+    retagged = pipeline.tag(["extra"])
+    assert isinstance(retagged, PipelineML)
+    assert all("extra" in n.tags for n in retagged.nodes)
+
+
+def test_a_selection_that_cannot_feed_inference_runs_as_a_plain_pipeline(runtime_logs):
+    for selected in (make().to_outputs("cleaned"), make().to_nodes("clean")):
+        assert type(selected) is Pipeline
+        assert [n.name for n in selected.nodes] == ["clean"]
+    warnings = [
+        r.getMessage() for r in runtime_logs if "cannot log the inference" in r.getMessage()
+    ]
+    assert len(warnings) == 2 and "reads model" in warnings[0]
+
+
+def test_operations_kedro_mlflow_demotes_return_a_plain_pipeline_with_a_warning(runtime_logs):
+    pipeline = make()
+    fit_only = Pipeline(TRAINING.only_nodes("fit").nodes)
+    results = [
+        pipeline.only_nodes("fit", "clean"),
+        pipeline.only_nodes_with_inputs("cleaned"),
+        pipeline.only_nodes_with_outputs("model"),
+        pipeline - fit_only,
+        pipeline | fit_only,
+    ]
+    assert all(type(result) is Pipeline for result in results)
+    assert {n.name for n in results[0].nodes} == {"fit", "clean"}
+    assert {n.name for n in results[3].nodes} == {"clean", "report"}
+    demoted = [r for r in runtime_logs if "no longer a 'PipelineML'" in r.getMessage()]
+    assert len(demoted) == len(results)
