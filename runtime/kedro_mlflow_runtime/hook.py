@@ -8,6 +8,7 @@ on_pipeline_error       tag the error, end the run FAILED (Ctrl-C, SIGTERM, SIGH
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,19 @@ if TYPE_CHECKING:
     from .tracking.session import TrackingSession
 
 logger = logging.getLogger(__name__)
+
+KEDRO_MLFLOW_LEFT = (
+    "kedro-mlflow is still installed: its hook registers itself (entry point `kedro.hooks`), so two "
+    "hooks would own this run. Remove it: pip uninstall kedro-mlflow"
+)
+
+
+def _kedro_mlflow_installed() -> bool:
+    """Found without importing it (importing kedro_mlflow imports mlflow)."""
+    try:
+        return importlib.util.find_spec("kedro_mlflow") is not None
+    except (ImportError, ValueError):  # a half-removed install
+        return False
 
 
 class MlflowHook:
@@ -61,6 +75,8 @@ class MlflowHook:
 
         if mismatch := pin_mismatch(context.project_path):
             logger.warning(mismatch, extra={"markup": False})  # Kedro's rich log: keep ".[dev]"
+        if _kedro_mlflow_installed():
+            logger.warning(KEDRO_MLFLOW_LEFT)
         self.config = read_mlflow_config(context)
         self._credentials = read_mlflow_credentials(context, self.config.server.credentials)
         self._context = context

@@ -490,6 +490,30 @@ def test_mlflow_environment_variables_that_mlflow_yml_overrides_are_reported(run
     assert "http://elsewhere:5000" in warning and "using mlflow.yml's" in warning
 
 
+def test_a_leftover_kedro_mlflow_install_is_warned_about(
+    project, runtime_logs, tmp_path, monkeypatch
+):
+    def warnings() -> list[str]:
+        with project.session() as session:
+            session.load_context()
+        return [
+            r.getMessage()
+            for r in runtime_logs
+            if "kedro-mlflow is still installed" in r.getMessage()
+        ]
+
+    assert warnings() == []
+    # a stand-in for kedro-mlflow: found, never imported (importing it would raise)
+    fake = tmp_path / "site" / "kedro_mlflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise RuntimeError('kedro_mlflow must not be imported')\n")
+    monkeypatch.syspath_prepend(str(fake.parent))
+    [warning] = warnings()
+    assert "two hooks would own this run" in warning
+    assert "pip uninstall kedro-mlflow" in warning
+    assert "kedro_mlflow" not in sys.modules
+
+
 def test_a_tracking_uri_mlflow_has_no_store_for_is_a_config_error(project):
     project.mlflow_yml("server:\n  mlflow_tracking_uri: ftp://files.example.com/runs\n")
     with pytest.raises(MlflowConfigError, match=r"MLflow has no store for 'ftp://files"):

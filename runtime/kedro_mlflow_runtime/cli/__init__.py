@@ -138,7 +138,10 @@ def modelify(
 @mlflow_commands.command(name="convert")
 @click.pass_obj
 def convert(metadata: Any) -> None:
-    """Convert this project from kedro-mlflow (catalog types, imports, hook, mlflow.yml)."""
+    """Convert this project from kedro-mlflow (catalog types, imports, hook, mlflow.yml).
+
+    Kedro loads the project before any `kedro` command: where it refuses to (a kedro_init_version
+    from Kedro 0.18 / 0.19), run `python -m kedro_mlflow_runtime.cli.convert .` instead."""
     from .convert import convert_project, report  # noqa: PLC0415
 
     click.echo(report(convert_project(Path(metadata.project_path))))

@@ -113,15 +113,19 @@ def convert(project):
 
 def test_a_kedro_mlflow_project_is_converted_and_runs_tracked(legacy):
     out = convert(legacy)
-    assert "conf/base/catalog.yml: kedro_mlflow dataset types" in out
-    assert "conf/local/mlflow.yml: the mlruns file store -> sqlite:///mlflow.db" in out
+    assert (
+        "conf/base/catalog.yml: scaled: type: kedro_mlflow.io.artifacts.MlflowArtifactDataset "
+        "-> kedro_mlflow_runtime.MlflowArtifactDataset" in out
+    )
+    # kedro-mlflow's null meant ./mlruns; here it means sqlite:///mlflow.db: it stays null
+    assert "conf/local/mlflow.yml: mlflow_tracking_uri: null kept" in out
     assert "mlflow migrate-filestore --source mlruns --target sqlite:///mlflow.db" in out
 
     catalog = yaml.safe_load((legacy.path / "conf/base/catalog.yml").read_text())
     assert catalog["scaled"]["type"] == "kedro_mlflow_runtime.MlflowArtifactDataset"
     assert catalog["result"]["type"] == "kedro_mlflow_runtime.MlflowMetricDataset"
     mlflow_yml = (legacy.path / "conf/local/mlflow.yml").read_text()
-    assert "mlflow_tracking_uri: sqlite:///mlflow.db  # if null" in mlflow_yml
+    assert "mlflow_tracking_uri: null # if null" in mlflow_yml
     assert "name: legacy_experiment" in mlflow_yml  # everything else as it was
     settings = (legacy.path / f"src/{legacy.package}/settings.py").read_text()
     assert "from kedro_mlflow_runtime import MlflowHook" in settings
@@ -168,24 +172,11 @@ def test_an_existing_hooks_tuple_gets_the_hook_added(legacy):
                         "        pass\n\n\nHOOKS = (Mine(),)\n")  # fmt: skip
     convert(legacy)
     text = settings.read_text()
-    assert "HOOKS = (MlflowHook(), Mine(),)" in text
+    assert "HOOKS = (Mine(), MlflowHook())" in text  # last: it runs first, as kedro-mlflow's
     assert text.count("HOOKS =") == 1
     result = kedro(legacy.path, "run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(recorded_runs(legacy.db)) == 1
-
-
-def test_the_hook_import_goes_after_future_imports_and_docstrings():
-    from kedro_mlflow_runtime.cli.convert import _register_hook
-
-    converted = _register_hook(
-        '"""Settings\nfrom docs."""\nfrom __future__ import annotations\n\nX = 1\n'
-    )
-    compile(converted, "settings.py", "exec")  # __future__ still first: valid Python
-    lines = converted.splitlines()
-    assert lines.index("from kedro_mlflow_runtime import MlflowHook") == 3
-    assert lines[-1] == "HOOKS = (MlflowHook(),)"
-    assert _register_hook(converted) == converted
 
 
 INSTALLABLE = """[build-system]
