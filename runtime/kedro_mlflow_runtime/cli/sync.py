@@ -26,12 +26,7 @@ from mlflow.models import Model
 from ..errors import SyncError
 from ..tracking.batches import log_in_batches
 from ..tracking.session import default_artifact_location
-from ..tracking.store_lock import open_client
-
-try:
-    import fcntl
-except ImportError:  # Windows: the stdlib has no advisory lock; syncs are not serialised there
-    fcntl = None  # type: ignore[assignment]
+from ..tracking.store_lock import file_lock, open_client
 
 logger = logging.getLogger(__name__)
 
@@ -100,17 +95,11 @@ def sync_offline_runs(
 @contextmanager
 def exclusive(source_db: Path) -> Iterator[None]:
     """One sync of an offline store at a time: two would both copy the runs neither found."""
-    if fcntl is None:
-        yield
-        return
-    lock_path = source_db.with_name(source_db.name + ".sync-lock")
-    with open(lock_path, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with file_lock(source_db.with_name(source_db.name + ".sync-lock"), wait=False) as held:
+        if not held:
             raise SyncError(
                 f"Another `kedro mlflow sync` of {source_db} is running: wait for it to finish."
-            ) from None
+            )
         yield
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 from ..config.schema import local_sqlite_path
@@ -34,15 +35,26 @@ def local_store_lock(uri: str | None) -> Iterator[None]:
         yield
         return
     db_file.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
-    try:
-        handle = open(db_file.with_name(db_file.name + ".lock"), "a+b")  # noqa: SIM115
-    except OSError:  # a read-only folder: no store can be created there, nothing to serialise
+    with file_lock(db_file.with_name(db_file.name + ".lock")):
         yield
+
+
+@contextmanager
+def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an OS lock on `path` (created if missing). Yields False when `wait` is off and
+    another process holds it. A lock file that cannot be created (a read-only folder) is no
+    lock: nothing can be written there either, so there is nothing to serialise."""
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115
+    except OSError:
+        yield True
         return
     with handle:
-        _acquire(handle)
+        if not _acquire(handle, wait):
+            yield False
+            return
         try:
-            yield
+            yield True
         finally:
             _release(handle)
 
@@ -60,16 +72,21 @@ def open_client(tracking_uri: str, registry_uri: str | None = None) -> Any:
     return client
 
 
-def _acquire(handle: IO[bytes]) -> None:
+def _acquire(handle: IO[bytes], wait: bool) -> bool:
     if fcntl is not None:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # blocks until the holder releases it (or dies)
-        return
+        try:  # blocks until the holder releases it (or dies), unless told not to wait
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
     handle.seek(0)
     while True:  # msvcrt's blocking mode gives up after ~10 s: keep waiting
         try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-            return
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
         except OSError:
+            if not wait:
+                return False
             time.sleep(0.05)
 
 
