@@ -29,4 +29,6 @@ def test_no_conflict_markers_left_by_copier_update():
         "Unresolved `copier update` conflicts (keep the right side, delete the markers): "
         + ", ".join(leftovers)
     )
-    assert not list(PROJECT_PATH.glob("**/*.rej")), "rejected hunks (*.rej) left to merge"
+    assert not list(PROJECT_PATH.glob("**/*.rej")), (
+        "rejected hunks (*.rej) left to merge"
+    )

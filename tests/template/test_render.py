@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import yaml
 from kedro.config import OmegaConfigLoader
 
 from kedro_mlflow_runtime.config.schema import MlflowConfig, load_mlflow_config
-from tests.conftest import REPO_ROOT, TEMPLATE_DIR, VERSION
+from tests.conftest import REPO_ROOT, TEMPLATE_DIR, VERSION, generate
 
 PROFILES = {
     "default": {},
@@ -172,19 +173,68 @@ def test_derived_defaults(copie):
 
 
 @pytest.mark.parametrize(
+    ("project_name", "package_name"),
+    [
+        ("2 Fast 2 Furious", "project_2_fast_2_furious"),  # not project_\x01_... (an octal escape)
+        ("Café Données", "cafe_donnees"),
+        ("  Spaced  Out ", "spaced_out"),
+        ("!!! ???", "project"),
+        ("数据项目", "project"),
+        ("Logging", "logging_project"),  # a standard-library module
+        ("NumPy", "numpy_project"),  # a package projects import
+        ("Class", "class_project"),  # a keyword
+    ],
+)
+def test_the_default_package_name_is_valid_for_any_project_name(
+    tmp_path, project_name, package_name
+):
+    project = generate(tmp_path / "project", project_name=project_name)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["package_name"] == package_name
+    assert (project / "src" / package_name / "settings.py").exists()
+
+
+@pytest.mark.parametrize(
     ("package_name", "message"),
     [
         ("My-Package", "'My-Package' is not a valid Python import name"),
         ("1abc", "'1abc' is not a valid Python import name"),
         ("has space", "'has space' is not a valid Python import name"),
-        ("class", "'class' is a Python keyword or the name of a package"),
-        ("mlflow", "'mlflow' is a Python keyword or the name of a package"),
+        ("class", "'class' is a Python keyword, which cannot be imported: choose another name "
+                  "(e.g. 'class_project')"),
+        ("logging", "'logging' is a module of Python's standard library"),
+        ("json", "'json' is a module of Python's standard library"),
+        ("typing", "(e.g. 'typing_project')"),
+        ("__main__", "'__main__' is a dunder name"),
+        ("__init__", "(e.g. 'init_project')"),
+        ("_json", "'_json' starts with an underscore"),
+        ("mlflow", "'mlflow' is the name of a package the project imports"),
+        ("kedro_mlflow_runtime", "'kedro_mlflow_runtime' is the name of a package"),
+        ("numpy", "'numpy' is the name of a package"),
+        ("yaml", "(e.g. 'yaml_project')"),
+        ("sklearn", "'sklearn' is the name of a package"),
+        ("tests", "'tests' is the name of a package"),
     ],
-)
+)  # fmt: skip
 def test_an_invalid_package_name_is_refused_with_a_readable_message(copie, package_name, message):
     result = copie.copy(extra_answers={"package_name": package_name})
     assert result.exit_code != 0
     assert message in str(result.exception)
+
+
+def test_every_standard_library_module_of_this_python_is_a_reserved_name():
+    """copier's Jinja cannot read sys.stdlib_module_names: copier.yml lists them. A new Python's
+    modules are added with `python3.X scripts/stdlib_module_names.py`."""
+    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
+    reserved = yaml.safe_load(questions["reserved_package_names"]["default"])
+    public = {name for name in sys.stdlib_module_names if not name.startswith("_")}
+    assert public - set(reserved["stdlib"]) == set(), (
+        f"run `{sys.executable} scripts/stdlib_module_names.py` and paste its output into copier.yml"
+    )
+    # the private ones are refused by their leading underscore; `kedro new` refuses them too
+    assert not {name for name in sys.stdlib_module_names if name.startswith("_")} & set(
+        reserved["stdlib"]
+    )
 
 
 def test_an_invalid_server_url_is_refused(copie):

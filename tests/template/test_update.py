@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import copier
@@ -208,15 +209,31 @@ def create_pipeline(**kwargs):
 '''
 
 
-@pytest.mark.install
-def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
+def kedro_new(where: Path, name: str, tools: str) -> Path:
     created = subprocess.run(
-        [sys.executable, "-m", "kedro", "new", "--name", "demo", "--tools", "none",
+        [sys.executable, "-m", "kedro", "new", "--name", name, "--tools", tools,
          "--example", "n"],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+        cwd=where, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert created.returncode == 0, created.stdout + created.stderr
-    project = tmp_path / "demo"
+    return where / name
+
+
+def adopt(template_repo: Path, project: Path, package_name: str) -> None:
+    """README "Adding it to an existing Kedro project": copier copy --defaults --overwrite
+    --skip README.md --data project_name=... --data package_name=... --data
+    example_pipeline=false SRC ."""
+    copier.run_copy(
+        str(template_repo), project, defaults=True, overwrite=True, quiet=True,
+        skip_if_exists=["README.md"], vcs_ref="v0.1.0",
+        data={"project_name": project.name, "package_name": package_name,
+              "example_pipeline": False},
+    )  # fmt: skip
+
+
+@pytest.mark.install
+def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
+    project = kedro_new(tmp_path, "demo", tools="log")
     catalog, parameters = project / "conf/base/catalog.yml", project / "conf/base/parameters.yml"
     catalog.write_text(catalog.read_text() + "\ncompanies:\n  type: pandas.CSVDataset\n"
                        "  filepath: data/01_raw/companies.csv\n")  # fmt: skip
@@ -224,38 +241,67 @@ def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     (project / "src/demo/pipelines/etl").mkdir()
     (project / "src/demo/pipelines/etl/__init__.py").write_text(ADOPTED_PIPELINE)
     readme = (project / "README.md").read_text()
-    kept = {path: path.read_text() for path in (catalog, parameters)}
+    # what the overlay has no reason to replace: the project's logging and package files
+    own = [project / "conf/logging.yml", project / "src/demo/__init__.py",
+           project / "src/demo/__main__.py"]  # fmt: skip
+    kept = {path: path.read_text() for path in (catalog, parameters, *own)}
+    scripts = tomllib.loads((project / "pyproject.toml").read_text())["project"]["scripts"]
     git(project, "init", "-q", "-b", "main")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "kedro new + my work")
 
-    # the documented command: copier copy --defaults --overwrite --skip README.md
-    #   --data project_name=demo --data package_name=demo --data example_pipeline=false SRC .
-    copier.run_copy(
-        str(template_repo), project, defaults=True, overwrite=True, quiet=True,
-        skip_if_exists=["README.md"], vcs_ref="v0.1.0",
-        data={"project_name": "demo", "package_name": "demo", "example_pipeline": False},
-    )  # fmt: skip
+    adopt(template_repo, project, package_name="demo")
 
     assert {path: path.read_text() for path in kept} == kept
     assert (project / "src/demo/pipelines/etl/__init__.py").read_text() == ADOPTED_PIPELINE
     assert (project / "README.md").read_text() == readme
     assert (project / "conf/base/mlflow.yml").exists()
     assert "HOOKS = (MlflowHook(),)" in (project / "src/demo/settings.py").read_text()
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"] == scripts  # the console script keeps its name
+    ignored = (project / ".gitignore").read_text().splitlines()
+    assert {"!.gitkeep", ".env", "conf/local/**", "!data/**/"} <= set(ignored)  # Kedro's rules
     pin = f"kedro-mlflow-runtime @ git+file://localhost{template_repo}@v0.1.0"
     assert pin in (project / "requirements/template.txt").read_text()
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.1.0"  # so `copier update` works from now on
+    # replaced (the README lists each) or added, and nothing else
+    changed = {line[3:] for line in git(project, "status", "--porcelain", "-uall").splitlines()}
+    assert {name for name in changed if not name.startswith(("data/", "tests/"))} == {
+        ".copier-answers.yml", ".gitignore", "conf/base/mlflow.yml", "pyproject.toml",
+        "requirements/dev.txt", "requirements/project.txt", "requirements/template.txt",
+        "src/demo/pipeline_registry.py", "src/demo/settings.py",
+    }  # fmt: skip
 
-    # installs in a fresh venv with the pin the overlay wrote, and runs tracked
+    # installs in a fresh venv with the pin the overlay wrote, runs tracked, and the project's
+    # check of its package name passes
     done = bash(
         ["python -m venv .venv && source .venv/bin/activate", 'pip install -e ".[dev]"',
-         "kedro run"],
+         "kedro run", "pytest -q -p no:cacheprovider tests/test_package_name.py"],
         project, tmp_path / "adopted-install.log",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-5000:]
     [run] = recorded_runs(project / "mlflow.db")
     assert (run.info.status, run.data.params) == ("FINISHED", {"rate": "0.5"})
+
+
+def test_adopting_with_another_package_name_fails_the_projects_own_check(
+    tmp_path, template_repo
+):
+    project = kedro_new(tmp_path, "demo", tools="none")
+    adopt(template_repo, project, package_name="my_demo")
+
+    check = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_package_name.py"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert (
+        "pyproject.toml's package_name is 'my_demo' but the project's package is 'demo' "
+        "(src/demo/)" in check.stdout
+    ), check.stdout
+    assert "--data package_name=demo" in check.stdout
 
 
 def test_a_version_gated_migration_renames_a_key_in_the_users_mlflow_files(

@@ -9,12 +9,15 @@ from kedro.config import OmegaConfigLoader
 
 try:
     from kedro_mlflow_runtime import MlflowHook
-except ModuleNotFoundError as error:  # say which runtime the project expects, and how to get it
+except ModuleNotFoundError as error:
+    # say which runtime the project expects, and how to get it
     if error.name != "kedro_mlflow_runtime":
         raise
     _pins = Path(__file__).resolve().parents[2] / "requirements" / "template.txt"
     _lines = _pins.read_text().splitlines() if _pins.is_file() else []
-    _pin = next((line for line in _lines if line.startswith("kedro-mlflow-runtime")), "")
+    _pin = next(
+        (line for line in _lines if line.startswith("kedro-mlflow-runtime")), ""
+    )
     raise ModuleNotFoundError(
         f"kedro-mlflow-runtime is not installed in this environment; {_pins} pins `{_pin}`. "
         'Install it from the project folder with: pip install -e ".[dev]"'

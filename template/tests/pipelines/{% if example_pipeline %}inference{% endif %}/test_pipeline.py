@@ -17,7 +17,9 @@ class Constant:
     """A stand-in classifier that is always 70% sure."""
 
     def predict_proba(self, rows: pd.DataFrame):
-        return pd.DataFrame({"benign": 0.3, "malignant": 0.7}, index=rows.index).to_numpy()
+        return pd.DataFrame(
+            {"benign": 0.3, "malignant": 0.7}, index=rows.index
+        ).to_numpy()
 
 
 def test_predict_applies_the_threshold():

@@ -5,7 +5,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 
-def predict(classifier: Pipeline, x_test: pd.DataFrame, threshold: float) -> pd.DataFrame:
+def predict(
+    classifier: Pipeline, x_test: pd.DataFrame, threshold: float
+) -> pd.DataFrame:
     """Probability of malignancy for each row, and the decision at `threshold`."""
     probability = classifier.predict_proba(x_test)[:, 1]
     return pd.DataFrame(
