@@ -83,6 +83,8 @@ def test_a_real_conflict_is_left_as_markers_that_the_projects_tests_catch(projec
     )  # fmt: skip
     assert check.returncode != 0
     assert f"src/{PACKAGE}/settings.py" in check.stdout
+    # the message tells what each side holds, and to merge them (here both lines are wanted)
+    assert "is your version" in check.stdout and "lines from both" in check.stdout
 
 
 def test_adding_the_example_pipeline_to_a_project_made_without_it(tmp_path, template_repo):
