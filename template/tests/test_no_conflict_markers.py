@@ -26,7 +26,10 @@ def test_no_conflict_markers_left_by_copier_update():
         if line.startswith(MARKERS)
     ]
     assert not leftovers, (
-        "Unresolved `copier update` conflicts (keep the right side, delete the markers): "
+        "Unresolved `copier update` conflicts: between `<<<<<<< before updating` and `=======`"
+        " is your version, between `=======` and `>>>>>>> after updating` the template's."
+        " Merge them by hand (usually you want lines from both: your values and the template's"
+        " new lines), delete the three marker lines, then commit: "
         + ", ".join(leftovers)
     )
     assert not list(PROJECT_PATH.glob("**/*.rej")), (
