@@ -1,6 +1,6 @@
 """A release history, as a user lives it: a throwaway repository of this template with four
 releases, each a realistic template change written by the merge convention (README, "Developing
-this repository"); a project copied at the first release and edited in 17 ways; then updated
+this repository"); a project copied at the first release and edited in 18 ways; then updated
 release by release, and a twin project updated in one jump. Both end identical, no edit is lost,
 there is no conflict (no edit shares a line with a template change), the project's own tests
 pass and `kedro run` records a FINISHED run. Real copier, real git, real Kedro."""
@@ -25,6 +25,8 @@ TRAINING = "template/src/{{ package_name }}/pipelines/{% if example_pipeline %}t
 
 
 def release(repo: Path, version: str, changes: dict[str, tuple[str, str]]) -> None:
+    for old_name, new_name in RENAMES.get(version, {}).items():
+        git(repo, "mv", old_name, new_name)
     for name, (old, new) in changes.items():
         edit(repo / name, old, new)
     (repo / "runtime/kedro_mlflow_runtime/VERSION").write_text(version.lstrip("v") + "\n")
@@ -32,12 +34,28 @@ def release(repo: Path, version: str, changes: dict[str, tuple[str, str]]) -> No
     git(repo, "tag", version)
 
 
+# the first release has no `ui.host` key: v0.3.0 adds it, by the merge convention
+UI_HOST = "  # Host to serve it on (127.0.0.1: this machine only).\n  host: 127.0.0.1\n"
+MLFLOW_YML = f"{TEMPLATE}/conf/base/mlflow.yml.jinja"
+# v0.4.0 renames a template-owned file, with the migration that stops the update if it was edited
+RENAMES = {
+    "v0.4.0": {
+        f"{TEMPLATE}/tests/test_no_conflict_markers.py": f"{TEMPLATE}/tests/test_conflict_markers.py"
+    }
+}
+REFUSE_TO_DROP = (
+    "_migrations:\n  - version: v0.4.0\n    when: \"{{ _stage == 'before' }}\"\n"
+    '    command: ["{{ _copier_python }}", '
+    '"{{ _copier_conf.src_path }}/hooks/refuse_to_drop_edited_files.py", '
+    '"tests/test_no_conflict_markers.py"]'
+)
+
 RELEASES = {
     # mlflow.yml: a comment reworded; settings.py: a new commented setting block; a new pin
     "v0.2.0": {
         f"{TEMPLATE}/conf/base/mlflow.yml.jinja": (
-            "  # Port to serve the MLflow UI on.\n",
-            "  # Port to serve the MLflow UI on (`kedro mlflow ui --port` overrides it).\n",
+            "# `kedro mlflow ui`.\n",
+            "# `kedro mlflow ui` (its command-line options override these).\n",
         ),
         f"{PKG}/settings.py": ("\nCONFIG_LOADER_CLASS", "\n# Set in v0.2.0.\nCONFIG_LOADER_CLASS"),
         f"{TEMPLATE}/requirements/template.txt.jinja": ("mlflow>=3.1,<4\n", "mlflow>=3.1,<4\npyyaml>=6\n"),
@@ -51,10 +69,12 @@ RELEASES = {
         f"{TEMPLATE}/docs/kedro-mlflow-starter.md.jinja": (
             "## Testing\n", "## Testing\n\nThe project's tests need no tracking server.\n"
         ),
+        MLFLOW_YML: ("ui:\n", "ui:\n" + UI_HOST),  # a new key, under its section's header
     },
     # mlflow.yml: a default changes; the project's own checks get a new test
     "v0.4.0": {
         f"{TEMPLATE}/conf/base/mlflow.yml.jinja": ("  connect_timeout: 15\n", "  connect_timeout: 20\n"),
+        "copier.yml": ("_migrations: []", REFUSE_TO_DROP),
         f"{TEMPLATE}/tests/test_project.py": (
             "\n\ndef test_every_dataset",
             '\n\ndef test_the_default_pipeline_has_nodes():\n    assert pipelines["__default__"].nodes\n'
@@ -115,6 +135,9 @@ def user_edits(project: Path) -> dict[str, list[str]]:
         path.write_text(path.read_text() + text)
     edit(project / "conf/base/mlflow.yml", "    name: null\n", "    name: team-runs\n")
     edit(
+        project / "conf/base/mlflow.yml", "  port: 5000\n", "  port: 5001\n"
+    )  # new key's neighbour
+    edit(
         project / "conf/base/mlflow.yml",
         "# MLflow settings",
         "# Ours: reviewed.\n# MLflow settings",
@@ -133,7 +156,7 @@ def user_edits(project: Path) -> dict[str, list[str]]:
     (project / "conf/local/credentials.yml").write_text("mine:\n  TOKEN: t\n")
     kept = {name: [text] for name, text in append.items()}
     kept.update({
-        "conf/base/mlflow.yml": ["    name: team-runs\n", "# Ours: reviewed.\n"],
+        "conf/base/mlflow.yml": ["    name: team-runs\n", "# Ours: reviewed.\n", "  port: 5001\n"],
         "conf/base/parameters_training.yml": ["epochs: 6"],
         f"src/{PACKAGE}/pipelines/training/nodes.py": ["# ours\nfrom typing import Any"],
         f"src/{PACKAGE}/pipelines/doubling/__init__.py": [OWN_PIPELINE],
@@ -146,7 +169,7 @@ def user_edits(project: Path) -> dict[str, list[str]]:
 
 
 def files(project: Path) -> dict[str, bytes]:
-    names = git(project, "ls-files").splitlines() + [
+    names = git(project, "ls-files", "--cached", "--others", "--exclude-standard").splitlines() + [
         "conf/local/mlflow.yml",
         "conf/local/credentials.yml",
     ]
@@ -162,6 +185,9 @@ def conflicts(project: Path) -> list[str]:
 
 
 def test_a_release_history_step_by_step_and_in_one_jump(tmp_path, template_repo):
+    edit(template_repo / MLFLOW_YML, UI_HOST, "")  # the first release, before ui.host existed
+    git(template_repo, "commit", "-qam", "Release v0.1.0")
+    git(template_repo, "tag", "-f", "v0.1.0")
     projects = {}
     for name in ("steps", "jump"):
         project = tmp_path / name
@@ -172,18 +198,25 @@ def test_a_release_history_step_by_step_and_in_one_jump(tmp_path, template_repo)
         projects[name] = project
     kept = user_edits(projects["steps"])
     assert user_edits(projects["jump"]) == kept
-    assert sum(map(len, kept.values())) == 17  # + the deleted inference tests: 18 kinds
+    assert sum(map(len, kept.values())) == 18  # + the deleted inference tests: 19 kinds
     for version, changes in RELEASES.items():
         release(template_repo, version, changes)
 
     for version in RELEASES:
-        copier.run_update(
-            projects["steps"], defaults=True, overwrite=True, vcs_ref=version, quiet=True
+        copier.run_update(  # unsafe: v0.4.0's migration (copier's --trust)
+            projects["steps"],
+            defaults=True,
+            overwrite=True,
+            vcs_ref=version,
+            quiet=True,
+            unsafe=True,
         )
         assert conflicts(projects["steps"]) == [], version
         git(projects["steps"], "add", "-A")
         git(projects["steps"], "commit", "-qm", f"Update to {version}")
-    copier.run_update(projects["jump"], defaults=True, overwrite=True, vcs_ref="v0.5.0", quiet=True)
+    copier.run_update(
+        projects["jump"], defaults=True, overwrite=True, vcs_ref="v0.5.0", quiet=True, unsafe=True
+    )
     assert conflicts(projects["jump"]) == []
 
     steps, jump = files(projects["steps"]), files(projects["jump"])
@@ -192,8 +225,13 @@ def test_a_release_history_step_by_step_and_in_one_jump(tmp_path, template_repo)
         for text in texts:
             assert text in steps[name].decode(), f"lost: {name}: {text!r}"
     assert "tests/pipelines/inference/test_pipeline.py" not in steps  # stays deleted
+    assert "tests/test_conflict_markers.py" in steps  # renamed by v0.4.0
+    assert "tests/test_no_conflict_markers.py" not in steps
+    assert "  # Host to serve it on" in steps["conf/base/mlflow.yml"].decode()  # the new key
     for version, changes in RELEASES.items():  # every template change arrived ...
         for template_name, (_, new) in changes.items():
+            if not template_name.startswith(TEMPLATE):
+                continue  # copier.yml: the template's own
             name = template_name.removeprefix("template/").removesuffix(".jinja")
             name = name.replace("{{ package_name }}", PACKAGE).replace(
                 "{% if example_pipeline %}training{% endif %}", "training"
