@@ -146,7 +146,7 @@ def test_switching_the_tracking_backend_rewrites_only_the_tracking_config(projec
     ]  # README.md is the user's: the backend's notes are in the template's docs
 
 
-ADOPTED_PIPELINE = '''from kedro.pipeline import Node, Pipeline
+ADOPTED_PIPELINE = """from kedro.pipeline import Node, Pipeline
 
 
 def double(rate):
@@ -155,7 +155,7 @@ def double(rate):
 
 def create_pipeline(**kwargs):
     return Pipeline([Node(double, "params:rate", "doubled", name="double")])
-'''
+"""
 
 
 def kedro_new(where: Path, name: str, tools: str) -> Path:
@@ -234,9 +234,7 @@ def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     assert (run.info.status, run.data.params) == ("FINISHED", {"rate": "0.5"})
 
 
-def test_adopting_with_another_package_name_fails_the_projects_own_check(
-    tmp_path, template_repo
-):
+def test_adopting_with_another_package_name_fails_the_projects_own_check(tmp_path, template_repo):
     project = kedro_new(tmp_path, "demo", tools="none")
     adopt(template_repo, project, package_name="my_demo")
 
@@ -253,9 +251,7 @@ def test_adopting_with_another_package_name_fails_the_projects_own_check(
     assert "--data package_name=demo" in check.stdout
 
 
-def test_a_version_gated_migration_renames_a_key_in_the_users_mlflow_files(
-    project, template_repo
-):
+def test_a_version_gated_migration_renames_a_key_in_the_users_mlflow_files(project, template_repo):
     # the user's own mlflow.yml files, which the template does not render
     (project / "conf/prod").mkdir()
     prod = project / "conf/prod/mlflow.yml"
@@ -299,3 +295,18 @@ def test_no_migration_runs_when_an_update_does_not_cross_its_version(project, te
     release_v2(template_repo)
     update(project)  # v0.1.0 -> v0.2.0 does not cross v0.1.0: no --trust needed either
     assert not (project / "migrated").exists()
+
+
+def test_switching_to_a_server_says_how_to_add_the_login_to_the_users_credentials(project):
+    """conf/local/credentials.yml is the user's (never re-rendered): the update says what to add."""
+    credentials = (project / "conf/local/credentials.yml").read_text()
+    switched = subprocess.run(
+        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", ":current:",
+         "--data", "tracking_backend=server", "--data", "tracking_uri=https://mlflow.example.com"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert switched.returncode == 0, switched.stderr
+    said = switched.stdout + switched.stderr
+    assert "conf/local/credentials.yml is yours" in said
+    assert "MLFLOW_TRACKING_USERNAME: ${oc.env:MLFLOW_TRACKING_USERNAME}" in said
+    assert (project / "conf/local/credentials.yml").read_text() == credentials
