@@ -62,6 +62,10 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+        # mlflow.set_experiment (kedro-mlflow's documented notebook pattern) has no public undo
+        from mlflow.tracking import fluent  # noqa: PLC0415
+
+        fluent._active_experiment_id = None
 
 
 @pytest.fixture

@@ -217,7 +217,8 @@ def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     # replaced (the README lists each) or added, and nothing else
     changed = {line[3:] for line in git(project, "status", "--porcelain", "-uall").splitlines()}
     assert {name for name in changed if not name.startswith(("data/", "tests/"))} == {
-        ".copier-answers.yml", ".gitignore", "conf/base/mlflow.yml", "pyproject.toml",
+        ".copier-answers.yml", ".gitignore", "conf/base/mlflow.yml",
+        "docs/kedro-mlflow-starter.md", "pyproject.toml",
         "requirements/dev.txt", "requirements/project.txt", "requirements/template.txt",
         "src/demo/pipeline_registry.py", "src/demo/settings.py",
     }  # fmt: skip
