@@ -110,8 +110,9 @@ class MlflowHook:
         name_after_catalog_entries(catalog, pipeline.datasets())
         names = pipeline_names(run_params)
         disabled = config.tracking.disable_tracking.pipelines
-        run_context.publish_disabled(all(name in disabled for name in names))
-        if all(name in disabled for name in names):
+        untracked = all(name in disabled for name in names)
+        run_context.publish_disabled(untracked)
+        if untracked:
             logger.info(
                 "MLflow tracking is disabled for pipeline(s) %s (tracking.disable_tracking."
                 "pipelines in mlflow.yml): nothing is logged.",
@@ -181,16 +182,13 @@ class MlflowHook:
                 )
                 _end_quietly(session, "FAILED", error)
                 raise
-        missed = not_logged.read()
-        if missed:
-            ledger = not_logged.path()
-            not_logged.record_success(
-                session.run_id, ledger, list(session.child_runs.values())
-            )  # the retry ends it FINISHED
+        ledger = not_logged.path()  # read now: the run's end puts the environment back
+        if missed := not_logged.read(ledger):
+            # the pipeline succeeded: `kedro mlflow retry` ends it FINISHED
+            not_logged.record_success(session.run_id, ledger, list(session.child_runs.values()))
             error = NotLoggedError.from_ledger(session.run_id, missed, ledger)
             _end_quietly(session, "FAILED", error)
             raise error
-        ledger = not_logged.path()  # the run's end puts the environment back
         try:
             session.end("FINISHED")
         except Exception as error:

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .schema import MlflowConfig
@@ -24,7 +24,8 @@ MARK = "KEDRO_MLFLOW_RUNTIME_EXPORTED"
 
 
 def point_mlflow_at_project(config: MlflowConfig, credentials: Mapping[str, str]) -> None:
-    """...unless a run is already active: its store stays MLflow's (the run is logged into)."""
+    """Point MLflow's defaults at the project, unless a run is already active: its store
+    stays MLflow's (the run is logged into)."""
     mlflow = sys.modules.get("mlflow")
     if mlflow is not None and mlflow.active_run() is not None:
         return
@@ -40,11 +41,17 @@ def point_mlflow_at_project(config: MlflowConfig, credentials: Mapping[str, str]
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
     os.environ[MARK] = json.dumps(exported)
     if mlflow is not None:
-        mlflow.set_tracking_uri(config.tracking_uri)
-        if config.registry_uri:
-            mlflow.set_registry_uri(config.registry_uri)
-        if config.tracking.disable_tracking.disable_autologging:
-            mlflow.autolog(disable=True, silent=True)
+        set_mlflow_defaults(mlflow, config.tracking_uri, config)
+
+
+def set_mlflow_defaults(mlflow: Any, tracking_uri: str, config: MlflowConfig) -> None:
+    """MLflow's process-wide setters (they take precedence over the environment): the store,
+    the registry, and the autologging switch of mlflow.yml."""
+    mlflow.set_tracking_uri(tracking_uri)
+    if config.registry_uri:
+        mlflow.set_registry_uri(config.registry_uri)
+    if config.tracking.disable_tracking.disable_autologging:
+        mlflow.autolog(disable=True, silent=True)
 
 
 def users_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -116,7 +116,7 @@ class MlflowArtifactDataset(TrackedDataset):
             final = (moved[1] / local.relative_to(moved[0]) if moved else local).resolve()
             self._log_or_note(
                 f"artifact {final}",
-                f"{self._store_hint()}mlflow artifacts log-artifact --local-file "
+                f"{self._store_hint(client)}mlflow artifacts log-artifact --local-file "
                 f"{shlex.quote(str(final))} --run-id {run_id}"
                 + (f" --artifact-path {shlex.quote(folder)}" if folder else ""),
                 lambda local=local, folder=folder: client.log_artifact(run_id, str(local), folder),

@@ -129,11 +129,13 @@ class TrackedDataset(AbstractDataset):
         target = run_context.current()
         return target is not None and target.disabled
 
-    def _store_hint(self) -> str:
-        """`MLFLOW_TRACKING_URI=<store> ` for a printed `mlflow` command (password masked)."""
+    @staticmethod
+    def _store_hint(client: Any) -> str:
+        """`MLFLOW_TRACKING_URI=<client's store> ` for a printed `mlflow` command (password
+        masked): the store the failed request went to."""
         from ..tracking.redaction import mask_url_passwords  # noqa: PLC0415
 
-        return f"MLFLOW_TRACKING_URI={shlex.quote(mask_url_passwords(run_context.tracking_uri()))} "
+        return f"MLFLOW_TRACKING_URI={shlex.quote(mask_url_passwords(client.tracking_uri))} "
 
     def _run_for_loading(self) -> str:
         run_id = self.run_id

@@ -25,6 +25,7 @@ from mlflow.entities import Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking._model_registry import utils as _registry_utils
 
+from ..config.exported import set_mlflow_defaults
 from ..config.schema import LOCAL_ARTIFACTS_DIR, MlflowConfig, local_sqlite_path
 from ..errors import MlflowConfigError, TrackingAuthenticationError, TrackingUnavailableError
 from . import not_logged, run_context, signals
@@ -405,11 +406,7 @@ def _connect(
     os.environ.update(credentials)  # MLflow reads credentials from the environment only
     register_request_header_provider(config, context)
     # Process-wide defaults, so that `mlflow.*` calls in user code reach the same store.
-    mlflow.set_tracking_uri(store)
-    if config.registry_uri:
-        mlflow.set_registry_uri(config.registry_uri)
-    if config.tracking.disable_tracking.disable_autologging:
-        mlflow.autolog(disable=True, silent=True)
+    set_mlflow_defaults(mlflow, store, config)
     try:  # a fresh local store is created by one process at a time (several first runs)
         return open_client(store, config.registry_uri)
     except (MlflowException, KeyError, ValueError) as error:
