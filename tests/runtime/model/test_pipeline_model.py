@@ -157,10 +157,10 @@ print(json.dumps([model.predict(rows), model.predict(rows, params={"offset": 1.5
 """
 
 
-def test_closures_load_and_predict_in_a_fresh_interpreter(tmp_path):
-    """Where neither the test module nor this checkout is importable: the model carries all."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
+def log_into_a_new_run(tmp_path, inference, log_model_kwargs):
+    """`inference` logged by log_pipeline_model into a new run of a SQLite store in tmp_path
+    (made MLflow's tracking URI), its artifacts and parameters from an in-memory catalog."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     experiment = client.create_experiment("m", artifact_location=(tmp_path / "art").as_uri())
     run_id = client.create_run(experiment).info.run_id
@@ -173,13 +173,20 @@ def test_closures_load_and_predict_in_a_fresh_interpreter(tmp_path):
         }
     )
     info = log_pipeline_model(
-        CLOSURE_INFERENCE,
+        inference,
         "instances",
         catalog,
         run_id=run_id,
         client=client,
-        log_model_kwargs={"name": "closures"},
+        log_model_kwargs=log_model_kwargs,
     )
+    return client, run_id, info
+
+
+def test_closures_load_and_predict_in_a_fresh_interpreter(tmp_path):
+    """Where neither the test module nor this checkout is importable: the model carries all."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _, _, info = log_into_a_new_run(tmp_path, CLOSURE_INFERENCE, {"name": "closures"})
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["MLFLOW_TRACKING_URI"] = uri
     result = subprocess.run(
@@ -206,26 +213,8 @@ def test_the_spec_holds_no_kedro_objects():
 
 
 def test_logged_through_mlflow_and_loaded_back(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    client = mlflow.MlflowClient()
-    experiment = client.create_experiment("m", artifact_location=(tmp_path / "art").as_uri())
-    run_id = client.create_run(experiment).info.run_id
-    catalog = DataCatalog(
-        {
-            "model": MemoryDataset({"bias": 10}),
-            "instances": MemoryDataset(pd.DataFrame({"x": [1, 2]})),
-            "params:factor": MemoryDataset(2),
-            "params:offset": MemoryDataset(0.5),
-        }
-    )
-    info = log_pipeline_model(
-        FRAME_INFERENCE,
-        "instances",
-        catalog,
-        run_id=run_id,
-        client=client,
-        log_model_kwargs={"name": "pipeline"},  # signature "auto": input + params
-    )
+    # signature "auto": input + params
+    client, run_id, info = log_into_a_new_run(tmp_path, FRAME_INFERENCE, {"name": "pipeline"})
     model = client.get_logged_model(info.model_id)
     assert (model.name, model.source_run_id) == ("pipeline", run_id)
     loaded = mlflow.pyfunc.load_model(info.model_uri)
