@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import mlflow
 import numpy as np
@@ -26,7 +28,7 @@ from kedro_mlflow_runtime import (
     MlflowModelTrackingDataset,
 )
 from tests.conftest import recorded_runs
-from tests.servers import MlflowServer
+from tests.servers import MlflowServer, PostgresCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -92,12 +94,17 @@ def s3_env(s3_server, key: tuple[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def proxied(s3_server, tmp_path_factory):
+    """The production layout: runs in PostgreSQL, artifacts proxied to S3."""
     bucket = s3_server.create_bucket("proxied-artifacts")
-    with MlflowServer(
-        tmp_path_factory.mktemp("s3-proxied"),
-        artifacts_destination=f"s3://{bucket}/mlflow",
-        env=s3_env(s3_server, s3_server.access_key("mlflow-server")),
-    ) as server:
+    with (
+        PostgresCluster() as postgres,
+        MlflowServer(
+            tmp_path_factory.mktemp("s3-proxied"),
+            backend_store_uri=postgres.create_database("s3proxied"),
+            artifacts_destination=f"s3://{bucket}/mlflow",
+            env=s3_env(s3_server, s3_server.access_key("mlflow-server")),
+        ) as server,
+    ):
         server.bucket = bucket
         yield server
 
@@ -188,11 +195,11 @@ def check_round_trip(project, server, s3_server, client_env: dict[str, str]) -> 
             classifier.save(LogisticRegression().fit(X, Y))
         run_id = run.info.run_id
         assert MlflowMetricsHistoryDataset(run_id=run_id).load() == {
-            "loss": [0.5, 0.25],
-            "accuracy": [0.9],
-            "epochs": [1.0, 2.0],
-            "score": [0.75],
-        } or MlflowMetricsHistoryDataset(run_id=run_id).load()["loss"] == [0.5, 0.25]
+            "accuracy": {"step": 0, "value": 0.9},
+            "epochs": [{"step": 0, "value": 1.0}, {"step": 1, "value": 2.0}],
+            "loss": [{"step": 0, "value": 0.5}, {"step": 1, "value": 0.25}],
+            "score": {"step": 0, "value": 0.75},
+        }
         assert MlflowMetricDataset(key="score", run_id=run_id).load() == 0.75
         reloaded = MlflowModelTrackingDataset(
             flavor="mlflow.sklearn", run_id=run_id, save_args={"name": "classifier"}
@@ -202,12 +209,51 @@ def check_round_trip(project, server, s3_server, client_env: dict[str, str]) -> 
         m for m in client.search_logged_models([steps.info.experiment_id]) if m.name == "classifier"
     ]
     stored = objects(s3_server, server, logged.artifact_location)
-    assert "MLmodel" in stored and "model.pkl" in stored, stored
+    assert "MLmodel" in stored and any(name.startswith("model.") for name in stored), stored
+
+
+def check_sync(project, server, s3_server, client_env: dict[str, str]) -> None:
+    """Runs recorded offline, then `kedro mlflow sync`: the copies' artifacts and the pipeline
+    model are in the bucket, and the model loads back from the server."""
+    experiment = f"s3-{project.package}"
+    online = (project.path / "conf/base/mlflow.yml").read_text()
+    project.mlflow_yml(online.replace("server:\n", "server:\n  offline:\n    enabled: true\n", 1))
+    project.run("steps")
+    project.run("ml")
+    project.mlflow_yml(online)
+    before = {run.info.run_id for run in recorded_runs(server.uri, experiment)}
+    synced = subprocess.run(
+        [sys.executable, "-m", "kedro", "mlflow", "sync"],
+        cwd=project.path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "Synced 2 run(s)" in synced.stdout, synced.stdout
+    copies = {
+        run.info.run_name: run
+        for run in recorded_runs(server.uri, experiment)
+        if run.info.run_id not in before
+    }
+    assert sorted(copies) == ["ml", "steps"]
+    steps = copies["steps"]
+    assert objects(s3_server, server, steps.info.artifact_uri) == ["reports/result.json"]
+    client = MlflowClient(server.uri)
+    [model] = [
+        m
+        for m in client.search_logged_models([steps.info.experiment_id])
+        if m.source_run_id == copies["ml"].info.run_id
+    ]
+    assert "MLmodel" in objects(s3_server, server, model.artifact_location)
+    mlflow.set_tracking_uri(server.uri)
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in client_env.items():
+            env.setenv(name, value)
+        assert mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict([10]) == [22.0]
 
 
 def test_proxied_artifacts_need_no_s3_credentials_on_the_client(project, proxied, s3_server):
     use_server(project, proxied)
     check_round_trip(project, proxied, s3_server, client_env={})
+    check_sync(project, proxied, s3_server, client_env={})
     assert not any(name in os.environ for name in S3_VARIABLES)  # none needed, none set
 
 
@@ -216,6 +262,75 @@ def test_direct_artifacts_with_credentials_from_credentials_yml(project, direct,
     credentials = s3_env(s3_server, key)
     use_server(project, direct, credentials)
     check_round_trip(project, direct, s3_server, client_env=credentials)
-    [steps, _] = recorded_runs(direct.uri, f"s3-{project.package}")
-    recorded = [*steps.data.params.values(), *steps.data.tags.values()]
+    check_sync(project, direct, s3_server, client_env=credentials)
+    runs = recorded_runs(direct.uri, f"s3-{project.package}")
+    recorded = [
+        value for run in runs for value in (*run.data.params.values(), *run.data.tags.values())
+    ]
     assert not any(key[1] in value or key[0] in value for value in recorded)
+
+
+def failing_run(project):
+    with pytest.raises(Exception) as raised:
+        project.run("steps")
+    return raised.value
+
+
+def test_direct_wrong_s3_key_stops_before_any_node_naming_bucket_and_entry(
+    project, direct, s3_server
+):
+    key = s3_server.access_key(f"client-{project.package}")
+    credentials = s3_env(s3_server, (key[0], "not-the-secret"))
+    experiment = use_server(project, direct, credentials)
+    error = failing_run(project)
+    message = str(error)
+    assert type(error).__name__ == "ArtifactStoreError", message
+    assert f"bucket '{direct.bucket}'" in message and "'s3_artifacts'" in message, message
+    assert "not-the-secret" not in message
+    assert not (project.path / "data/result.json").exists()  # no node ran
+    [run] = recorded_runs(direct.uri, experiment)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error_type"] == "ArtifactStoreError"
+
+
+def test_direct_missing_bucket_stops_before_any_node(project, direct, s3_server):
+    credentials = s3_env(s3_server, s3_server.access_key(f"client-{project.package}"))
+    experiment = use_server(project, direct, credentials)
+    project.mlflow_yml(
+        (project.path / "conf/base/mlflow.yml").read_text()
+        + "    create_experiment_kwargs:\n      artifact_location: s3://no-such-bucket/runs\n"
+    )
+    message = str(failing_run(project))
+    assert "bucket 'no-such-bucket' does not exist" in message, message
+    [run] = recorded_runs(direct.uri, experiment)
+    assert run.info.status == "FAILED"
+
+
+def test_proxied_missing_bucket_keeps_the_outputs_for_retry(project, s3_server, tmp_path):
+    """The server holds the S3 credentials: the client learns of a missing bucket from the
+    server's errors at the first artifact. The pipeline's outputs are saved, what was not logged
+    is kept, and `kedro mlflow retry` logs it once the bucket exists."""
+    bucket = f"later-{project.package.replace('_', '-')}"
+    with MlflowServer(
+        tmp_path / "server",
+        artifacts_destination=f"s3://{bucket}/mlflow",
+        env=s3_env(s3_server, s3_server.access_key(f"server-{project.package}")),
+    ) as server:
+        server.bucket = bucket
+        experiment = use_server(project, server)
+        error = failing_run(project)
+        assert type(error).__name__ == "NotLoggedError", error
+        assert json.loads((project.path / "data/result.json").read_text()) == 13
+        [run] = recorded_runs(server.uri, experiment)
+        assert run.info.status == "FAILED"
+
+        s3_server.create_bucket(bucket)
+        retried = subprocess.run(
+            [sys.executable, "-m", "kedro", "mlflow", "retry"],
+            cwd=project.path, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert retried.returncode == 0, retried.stdout + retried.stderr
+        [run] = recorded_runs(server.uri, experiment)
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["labelled"] == 13.0
+        assert objects(s3_server, server, run.info.artifact_uri) == ["reports/result.json"]
