@@ -96,7 +96,6 @@ def test_a_dag_of_processes_logs_into_the_run_start_opened_and_end_ended(project
 
 def test_a_failed_dag_ends_its_run_failed_and_no_other_end_overwrites_it(project):
     run_id = start(project)
-    task(project, "scale", MLFLOW_RUN_ID=run_id)
     failed = mlflow_run(project, "end", "--status", "FAILED", "--run-id", run_id)
     assert failed.returncode == 0, failed.stderr
     assert recorded_runs(project.db)[0].info.status == "FAILED"
