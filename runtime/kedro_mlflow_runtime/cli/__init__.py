@@ -245,6 +245,63 @@ def runs(metadata: Any, env: str | None, stale: bool, end: bool) -> None:
             click.echo("End them (KILLED) with: kedro mlflow runs --stale --end")
 
 
+@mlflow_commands.group(name="run")
+def run_commands() -> None:
+    """One MLflow run shared by separate `kedro run` processes (an orchestrator's tasks)."""
+
+
+@run_commands.command(name="start")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.option(
+    "--run-name", default=None,
+    help="Name of the run (default: tracking.run.name in mlflow.yml, else __default__).",
+)  # fmt: skip
+@click.pass_obj
+def run_start(metadata: Any, env: str | None, run_name: str | None) -> None:
+    """Create a run for the tasks to log into, leave it RUNNING, print its id (alone on stdout).
+
+    Hand it to each task as MLFLOW_RUN_ID (or --params mlflow_run_id=<id>)."""
+    from ..errors import KedroMlflowRuntimeError  # noqa: PLC0415
+    from .run import START_ADVICE, start_shared_run, stdout_for_the_run_id  # noqa: PLC0415
+
+    with stdout_for_the_run_id(), _project_context(metadata, env) as context:
+        config = _read_config(context)
+        _reachable_client(context, config, config.tracking_uri, config.registry_uri, START_ADVICE)
+        try:
+            run_id = start_shared_run(context, config, Path(metadata.project_path), env, run_name)
+        except KedroMlflowRuntimeError as error:  # e.g. a deleted experiment, a read-only store
+            raise click.ClickException(str(error)) from None
+    click.echo(run_id)
+
+
+@run_commands.command(name="end")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.option(
+    "--run-id", envvar="MLFLOW_RUN_ID", show_envvar=True, default=None,
+    help="The run `kedro mlflow run start` printed.",
+)  # fmt: skip
+@click.option(
+    "--status", default="FINISHED", show_default=True,
+    type=click.Choice(["FINISHED", "FAILED", "KILLED"], case_sensitive=False),
+    help="FAILED when a task of the DAG failed.",
+)  # fmt: skip
+@click.pass_obj
+def run_end(metadata: Any, env: str | None, run_id: str | None, status: str) -> None:
+    """End the run the tasks logged into. Ending it again with the same status does nothing."""
+    if not run_id:
+        raise click.UsageError(
+            "No run to end: pass --run-id <id> or set MLFLOW_RUN_ID (the id that "
+            "`kedro mlflow run start` printed)."
+        )
+    from .run import END_ADVICE, end_shared_run  # noqa: PLC0415
+
+    with _project_context(metadata, env) as context:
+        config = _read_config(context)
+        uri = config.tracking_uri
+        client = _reachable_client(context, config, uri, config.registry_uri, END_ADVICE)
+        click.echo(end_shared_run(client, run_id, status.upper()))
+
+
 RETRY_ADVICE = "Nothing was logged: run `kedro mlflow retry` again once it answers."
 
 
