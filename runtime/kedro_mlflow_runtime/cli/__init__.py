@@ -124,7 +124,7 @@ def modelify(
         log_model_kwargs["signature"] = None
     if pip_requirements:
         log_model_kwargs["pip_requirements"] = list(pip_requirements)
-    info = modelify_pipeline(
+    logged = modelify_pipeline(
         Path(metadata.project_path),
         pipeline_name,
         input_name,
@@ -132,7 +132,20 @@ def modelify(
         log_model_kwargs=log_model_kwargs,
         copy_mode=copy_mode,
     )
-    click.echo(f"Model '{log_model_kwargs['name']}' logged: {info.model_uri} (run {info.run_id})")
+    from ..tracking.redaction import mask_url_passwords  # noqa: PLC0415
+
+    lines = [
+        f"Logged pipeline '{pipeline_name}' as model '{logged.model_name}': {logged.model_uri}",
+        f"  run:        {logged.run_id} (experiment '{logged.experiment}')",
+        f"  store:      {mask_url_passwords(logged.tracking_uri)}",
+        f"  artifacts:  {mask_url_passwords(logged.artifact_location)}",
+    ]
+    if logged.registered_model_name:
+        lines.append(
+            f"  registered: '{logged.registered_model_name}' version "
+            f"{logged.registered_model_version}"
+        )
+    click.echo("\n".join(lines))
 
 
 @mlflow_commands.command(name="convert")
@@ -174,8 +187,10 @@ def sync(metadata: Any, env: str | None) -> None:
         from .sync import exclusive, sync_offline_runs  # noqa: PLC0415
 
         try:
-            with exclusive(db_file):
-                report = sync_offline_runs(source, uri, config.server.mlflow_registry_uri)
+            with exclusive(db_file), _sync_progress_bar() as progress:
+                report = sync_offline_runs(
+                    source, uri, config.server.mlflow_registry_uri, progress=progress
+                )
         except SyncError as error:  # the same store twice, a sync already running
             raise click.ClickException(str(error)) from None
         except MlflowException as error:
@@ -185,6 +200,34 @@ def sync(metadata: Any, env: str | None) -> None:
     click.echo(report.summary())
     if report.failed:
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _sync_progress_bar() -> Iterator[Any]:
+    """A progress bar of the runs a sync handles, on a terminal only (rich draws nothing when
+    the output is a file or a pipe); it clears itself at the end, where the summary follows."""
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("Syncing runs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),  # a run name is not rich markup
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, current: str) -> None:
+            bar.update(task, completed=done, total=total, description=current)
+
+        yield progress
 
 
 @mlflow_commands.command(name="retry")
