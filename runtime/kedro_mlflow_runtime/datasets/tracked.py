@@ -14,18 +14,14 @@ from ..tracking import not_logged, run_context
 logger = logging.getLogger(__name__)
 
 
-def name_after_catalog_entries(catalog: Any, names: Iterable[str]) -> bool:
+def name_after_catalog_entries(catalog: Any, names: Iterable[str]) -> None:
     """Metric keys, metric prefixes and model names default to the catalog entry name. Kedro
     does not tell a dataset its name, so MlflowHook sets it before any node runs; `catalog.get`
-    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses.
-    Returns whether any of them is an Mlflow* dataset (those import mlflow where they run)."""
-    found = False
+    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses."""
     for name in sorted(names):
         dataset = catalog.get(name)
         if isinstance(dataset, TrackedDataset):
             dataset._name_after_catalog_entry(name)
-        found = found or type(dataset).__module__.startswith(__package__)
-    return found
 
 
 class TrackedDataset(AbstractDataset):
