@@ -288,7 +288,7 @@ def test_modelify_logs_a_registered_pipeline_in_a_new_run(trained, tmp_path):
     project, _ = trained
     result = kedro(
         project, "mlflow", "modelify", "--pipeline", "inference", "--input-name", "x_test",
-        "--model-name", "scorer",
+        "--model-name", "scorer", COLUMNS="1000",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     run = recorded_runs(project / "mlflow.db")[-1]
@@ -298,6 +298,9 @@ def test_modelify_logs_a_registered_pipeline_in_a_new_run(trained, tmp_path):
         [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
     )
     assert model.name == "scorer"
+    # it says what it logged and where
+    assert f"as model 'scorer': models:/{model.model_id}" in result.stdout
+    assert f"run:        {run.info.run_id} (experiment 'kedro_mlflow_project')" in result.stdout
     out = load_and_predict_elsewhere(project, f"models:/{model.model_id}", tmp_path)
     assert len(out["default"]["malignant"]) == 5
 
