@@ -65,8 +65,8 @@ class TrackedDataset(AbstractDataset):
     def _tracking(self) -> tuple[run_context.RunTarget | None, Path | None]:
         """The store and run this dataset logs into, and the ledger of what it could not log:
         this process's while it runs a pipeline (published by MlflowHook, inherited by
-        ParallelRunner's workers), else the ones carried from the process that pickled it (a
-        Dask worker started before the run, or from a notebook whose context has no run),
+        ParallelRunner's workers), else the ones carried from the process that pickled it (on a
+        Dask worker started before the run, or started by a notebook before its run began),
         else this process's store."""
         here = run_context.current()
         if self._carried is not None and not (here is not None and here.pipeline_in_progress):
