@@ -25,6 +25,8 @@ from kedro_mlflow_runtime import (
     MlflowMetricDataset,
     MlflowMetricHistoryDataset,
     MlflowMetricsHistoryDataset,
+    MlflowModelLocalFileSystemDataset,
+    MlflowModelRegistryDataset,
     MlflowModelTrackingDataset,
 )
 from tests.conftest import recorded_runs
@@ -182,6 +184,9 @@ def check_round_trip(project, server, s3_server, client_env: dict[str, str]) -> 
             env.setenv(name, value)
         pipeline_model = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
         assert pipeline_model.predict([10]) == [22.0]  # 10 * 2 + mean 2 + offset 0
+        # the version the ml pipeline registered, through the registry dataset
+        registered = MlflowModelRegistryDataset(model_name="tiny_registered", stage_or_version=1)
+        assert registered.load().predict([10]) == [22.0]
 
         # the datasets a notebook uses, in a run of its own
         with mlflow.start_run(experiment_id=steps.info.experiment_id) as run:
@@ -205,6 +210,14 @@ def check_round_trip(project, server, s3_server, client_env: dict[str, str]) -> 
             flavor="mlflow.sklearn", run_id=run_id, save_args={"name": "classifier"}
         ).load()
         assert (reloaded.predict(X) == Y).all()
+        # a model kept on local disk (logged nowhere): the same round trip, no bucket involved
+        local = MlflowModelLocalFileSystemDataset(
+            filepath=str(project.path / "data/classifier"),
+            flavor="mlflow.sklearn",
+            save_args={"pip_requirements": ["scikit-learn"]},
+        )
+        local.save(reloaded)
+        assert (local.load().predict(X) == Y).all()
     [logged] = [
         m for m in client.search_logged_models([steps.info.experiment_id]) if m.name == "classifier"
     ]
