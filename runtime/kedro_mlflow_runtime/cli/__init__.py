@@ -34,7 +34,7 @@ def mlflow_commands() -> None:
 @click.option("--port", "-p", default=None, type=int, help="Port (default: ui.port in mlflow.yml).")
 @click.pass_obj
 def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> None:
-    """Serve the MLflow UI on the project's tracking store."""
+    """Serve the MLflow UI on the project's tracking store (needs kedro-mlflow-runtime[ui])."""
     config = _project_config(metadata, env)
     uri = config.tracking_uri
     if uri.startswith(("http://", "https://")):
