@@ -14,6 +14,7 @@ SQLite store, and logs a pipeline model that it also serves.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -260,7 +261,9 @@ def test_a_server_project_installs_mlflow_skinny_and_tracks_without_the_full_mlf
 
     [run] = recorded_runs(project / "mlflow.db")
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    [model] = client.search_logged_models([run.info.experiment_id])
+    [model] = client.search_logged_models(
+        [run.info.experiment_id], filter_string="name = 'inference_model'"
+    )
     root = Path(model.artifact_location.removeprefix("file://"))
     names = {line.split("==")[0] for line in (root / "requirements.txt").read_text().split()}
     assert "mlflow-skinny" in names and "mlflow" not in names
@@ -280,10 +283,12 @@ def test_a_server_project_installs_mlflow_skinny_and_tracks_without_the_full_mlf
 def assert_serves(project: Path, uri: str) -> None:
     """`mlflow models serve` from the project's .venv answers a prediction for 3 rows."""
     port = free_port()
+    venv_bin = project / ".venv/bin"  # as activated: the scoring server is its `uvicorn`
+    env = user_env(MLFLOW_TRACKING_URI="sqlite:///mlflow.db")
     server = subprocess.Popen(
-        [str(project / ".venv/bin/mlflow"), "models", "serve", "-m", uri, "--env-manager",
-         "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        cwd=project, env=user_env(MLFLOW_TRACKING_URI="sqlite:///mlflow.db"),
+        [str(venv_bin / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        cwd=project, env={**env, "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
