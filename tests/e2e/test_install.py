@@ -255,6 +255,8 @@ def test_a_server_project_installs_mlflow_skinny_and_tracks_without_the_full_mlf
         "server:\n  mlflow_tracking_uri: sqlite:///mlflow.db\n"
     )
     assert_one_finished_run(project, in_project_venv(project, "kedro run"))
+    done = in_project_venv(project, "pytest -q -p no:cacheprovider")  # the project's own tests
+    assert done.returncode == 0, done.stdout[-5000:]
 
     # the pipeline model asks for MLflow's client only, and is served with it
     from mlflow import MlflowClient  # noqa: PLC0415
