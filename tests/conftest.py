@@ -184,3 +184,12 @@ def stop(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One real S3 API server (moto's standalone server) on 127.0.0.1 for the session."""
+    from tests.servers import MotoS3Server  # noqa: PLC0415
+
+    with MotoS3Server(tmp_path_factory.mktemp("s3-server")) as server:
+        yield server

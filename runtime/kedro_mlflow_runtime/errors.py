@@ -43,6 +43,10 @@ class TrackingUnavailableError(KedroMlflowRuntimeError, RuntimeError):
     """The tracking server cannot be reached; nothing ran. The message says what to do."""
 
 
+class ArtifactStoreError(KedroMlflowRuntimeError, RuntimeError):
+    """The run's artifact store (a bucket the client writes to) cannot be used; nothing ran."""
+
+
 class NotLoggedError(KedroMlflowRuntimeError, RuntimeError):
     """The pipeline ran and saved its outputs, but some of it did not reach MLflow."""
 

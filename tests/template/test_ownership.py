@@ -1,8 +1,8 @@
 """One owner per file (issue #16): the user's README and the example pipeline, one unit of code,
-tests, config, data and walkthrough, belong to the user after `copier copy`. `copier update` never
-renders them again: it adds no example file, brings back none the user deleted, changes none, and
-deletes none, not even when the answer `example_pipeline` is turned off. Real copier, real git,
-a throwaway tagged repository of this template."""
+tests, config, data, walkthrough and notebook, belong to the user after `copier copy`.
+`copier update` never renders them again: it adds no example file, brings back none the user
+deleted, changes none, and deletes none, not even when the answer `example_pipeline` is turned
+off. Real copier, real git, a throwaway tagged repository of this template."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def tracked_files(project: Path) -> dict[str, bytes]:
 
 
 def test_the_example_list_is_the_unit_copier_yml_excludes_on_update(project):
-    assert len(EXAMPLE) == 16, EXAMPLE  # 6 pipeline + 4 test files, 4 config, data, walkthrough
+    # 6 pipeline + 4 test files, 4 config, data, walkthrough, notebook
+    assert len(EXAMPLE) == 17, EXAMPLE
     for name in EXAMPLE:
         assert (project / name).is_file(), name  # copier copy renders all of it ...
     config = (TEMPLATE_DIR.parent / "copier.yml").read_text()
@@ -206,6 +207,7 @@ def test_turning_the_example_off_deletes_nothing_and_says_how_to_remove_it(proje
         "conf/base/parameters_inference.yml",
         "data/01_raw/breast_cancer.csv",
         "docs/example-pipeline.md",
+        "notebooks/example-pipeline.ipynb",
     ]
     docs = (project / "docs/kedro-mlflow-starter.md").read_text()
     assert "## Removing the example pipeline" in docs

@@ -34,6 +34,7 @@ EXAMPLE_FILES = [
     "data/01_raw/breast_cancer.csv",
     "src/{package}/pipelines/training/pipeline.py",
     "tests/pipelines/training/test_pipeline.py",
+    "notebooks/example-pipeline.ipynb",
 ]
 JINJA_LEFTOVER = re.compile(r"{{|}}|{%|%}|{#|#}")
 

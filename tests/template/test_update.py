@@ -110,6 +110,7 @@ def test_adding_the_example_pipeline_to_a_project_made_without_it(tmp_path, temp
         "data/01_raw/breast_cancer.csv",
         f"src/{PACKAGE}/pipelines/training/pipeline.py",
         f"src/{PACKAGE}/pipelines/inference/nodes.py",
+        "notebooks/example-pipeline.ipynb",
     ):
         assert (project / example).exists(), example
     assert "mine:" in catalog.read_text()
@@ -221,7 +222,8 @@ def test_adopting_a_project_made_by_kedro_new(tmp_path, template_repo):
     assert {name for name in changed if not name.startswith(("data/", "tests/"))} == {
         ".copier-answers.yml", ".gitignore", "conf/base/mlflow.yml",
         "docs/kedro-mlflow-starter.md", "pyproject.toml",
-        "requirements/dev.txt", "requirements/project.txt", "requirements/template.txt",
+        "requirements/dev.txt", "requirements/notebook.txt", "requirements/project.txt",
+        "requirements/template.txt",
         "src/demo/pipeline_registry.py", "src/demo/settings.py",
     }  # fmt: skip
 

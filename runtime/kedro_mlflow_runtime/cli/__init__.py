@@ -145,7 +145,7 @@ def modelify(
         log_model_kwargs["signature"] = None
     if pip_requirements:
         log_model_kwargs["pip_requirements"] = list(pip_requirements)
-    info = modelify_pipeline(
+    logged = modelify_pipeline(
         Path(metadata.project_path),
         pipeline_name,
         input_name,
@@ -153,7 +153,20 @@ def modelify(
         log_model_kwargs=log_model_kwargs,
         copy_mode=copy_mode,
     )
-    click.echo(f"Model '{log_model_kwargs['name']}' logged: {info.model_uri} (run {info.run_id})")
+    from ..tracking.redaction import mask_url_passwords  # noqa: PLC0415
+
+    lines = [
+        f"Logged pipeline '{pipeline_name}' as model '{logged.model_name}': {logged.model_uri}",
+        f"  run:        {logged.run_id} (experiment '{logged.experiment}')",
+        f"  store:      {mask_url_passwords(logged.tracking_uri)}",
+        f"  artifacts:  {mask_url_passwords(logged.artifact_location)}",
+    ]
+    if logged.registered_model_name:
+        lines.append(
+            f"  registered: '{logged.registered_model_name}' version "
+            f"{logged.registered_model_version}"
+        )
+    click.echo("\n".join(lines))
 
 
 @mlflow_commands.command(name="convert")
@@ -195,8 +208,10 @@ def sync(metadata: Any, env: str | None) -> None:
         from .sync import exclusive, sync_offline_runs  # noqa: PLC0415
 
         try:
-            with exclusive(db_file):
-                report = sync_offline_runs(source, uri, config.server.mlflow_registry_uri)
+            with exclusive(db_file), _sync_progress_bar() as progress:
+                report = sync_offline_runs(
+                    source, uri, config.server.mlflow_registry_uri, progress=progress
+                )
         except SyncError as error:  # the same store twice, a sync already running
             raise click.ClickException(str(error)) from None
         except MlflowException as error:
@@ -206,6 +221,34 @@ def sync(metadata: Any, env: str | None) -> None:
     click.echo(report.summary())
     if report.failed:
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _sync_progress_bar() -> Iterator[Any]:
+    """A progress bar of the runs a sync handles, on a terminal only (rich draws nothing when
+    the output is a file or a pipe); it clears itself at the end, where the summary follows."""
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("Syncing runs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),  # a run name is not rich markup
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, current: str) -> None:
+            bar.update(task, completed=done, total=total, description=current)
+
+        yield progress
 
 
 @mlflow_commands.command(name="retry")
@@ -264,6 +307,63 @@ def runs(metadata: Any, env: str | None, stale: bool, end: bool) -> None:
             click.echo(f"{len(ended)} run(s) marked KILLED.")
         elif stale and shown:
             click.echo("End them (KILLED) with: kedro mlflow runs --stale --end")
+
+
+@mlflow_commands.group(name="run")
+def run_commands() -> None:
+    """One MLflow run shared by separate `kedro run` processes (an orchestrator's tasks)."""
+
+
+@run_commands.command(name="start")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.option(
+    "--run-name", default=None,
+    help="Name of the run (default: tracking.run.name in mlflow.yml, else __default__).",
+)  # fmt: skip
+@click.pass_obj
+def run_start(metadata: Any, env: str | None, run_name: str | None) -> None:
+    """Create a run for the tasks to log into, leave it RUNNING, print its id (alone on stdout).
+
+    Hand it to each task as MLFLOW_RUN_ID (or --params mlflow_run_id=<id>)."""
+    from ..errors import KedroMlflowRuntimeError  # noqa: PLC0415
+    from .run import START_ADVICE, start_shared_run, stdout_for_the_run_id  # noqa: PLC0415
+
+    with stdout_for_the_run_id(), _project_context(metadata, env) as context:
+        config = _read_config(context)
+        _reachable_client(context, config, config.tracking_uri, config.registry_uri, START_ADVICE)
+        try:
+            run_id = start_shared_run(context, config, Path(metadata.project_path), env, run_name)
+        except KedroMlflowRuntimeError as error:  # e.g. a deleted experiment, a read-only store
+            raise click.ClickException(str(error)) from None
+    click.echo(run_id)
+
+
+@run_commands.command(name="end")
+@click.option("--env", "-e", default=None, help="Kedro environment whose mlflow.yml to read.")
+@click.option(
+    "--run-id", envvar="MLFLOW_RUN_ID", show_envvar=True, default=None,
+    help="The run `kedro mlflow run start` printed.",
+)  # fmt: skip
+@click.option(
+    "--status", default="FINISHED", show_default=True,
+    type=click.Choice(["FINISHED", "FAILED", "KILLED"], case_sensitive=False),
+    help="FAILED when a task of the DAG failed.",
+)  # fmt: skip
+@click.pass_obj
+def run_end(metadata: Any, env: str | None, run_id: str | None, status: str) -> None:
+    """End the run the tasks logged into. Ending it again with the same status does nothing."""
+    if not run_id:
+        raise click.UsageError(
+            "No run to end: pass --run-id <id> or set MLFLOW_RUN_ID (the id that "
+            "`kedro mlflow run start` printed)."
+        )
+    from .run import END_ADVICE, end_shared_run  # noqa: PLC0415
+
+    with _project_context(metadata, env) as context:
+        config = _read_config(context)
+        uri = config.tracking_uri
+        client = _reachable_client(context, config, uri, config.registry_uri, END_ADVICE)
+        click.echo(end_shared_run(client, run_id, status.upper()))
 
 
 RETRY_ADVICE = "Nothing was logged: run `kedro mlflow retry` again once it answers."

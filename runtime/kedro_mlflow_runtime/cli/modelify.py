@@ -3,6 +3,7 @@ Imported by the command only (it imports mlflow): the same run lifecycle as Mlfl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,20 @@ from ..tracking.run_context import RunTarget, publish
 from ..tracking.session import TrackingSession
 
 
+@dataclass(frozen=True)
+class ModelifyResult:
+    """What `kedro mlflow modelify` logged, and where."""
+
+    model_name: str
+    model_uri: str
+    run_id: str
+    experiment: str
+    tracking_uri: str
+    artifact_location: str
+    registered_model_name: str | None = None
+    registered_model_version: int | None = None
+
+
 def modelify_pipeline(
     project_path: Path,
     pipeline_name: str,
@@ -28,7 +43,7 @@ def modelify_pipeline(
     env: str | None,
     log_model_kwargs: dict[str, Any],
     copy_mode: str = "assign",
-) -> Any:
+) -> ModelifyResult:
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as kedro_session:
         context = kedro_session.load_context()
@@ -76,4 +91,15 @@ def modelify_pipeline(
             session.end("FAILED", error)
             raise
         session.end("FINISHED")
-        return info
+        client = session.client
+        registered = log_model_kwargs.get("registered_model_name")
+        return ModelifyResult(
+            model_name=info.name,
+            model_uri=info.model_uri,
+            run_id=session.run_id,
+            experiment=client.get_experiment(session.experiment_id).name,
+            tracking_uri=client.tracking_uri,
+            artifact_location=client.get_logged_model(info.model_id).artifact_location,
+            registered_model_name=registered,
+            registered_model_version=info.registered_model_version if registered else None,
+        )

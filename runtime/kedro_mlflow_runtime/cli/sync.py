@@ -9,6 +9,7 @@ MLmodel now naming the server's run and model) and registered versions of those 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -69,10 +70,18 @@ class SyncReport:
         return "\n".join(lines)
 
 
+# told (runs handled so far, runs in all, the run handled next or "" at the end) as a sync goes
+SyncProgress = Callable[[int, int, str], None]
+
+
 def sync_offline_runs(
-    source_uri: str, destination_uri: str, destination_registry_uri: str | None = None
+    source_uri: str,
+    destination_uri: str,
+    destination_registry_uri: str | None = None,
+    progress: SyncProgress | None = None,
 ) -> SyncReport:
-    """Copy every finished run of `source_uri` that `destination_uri` does not hold yet."""
+    """Copy every finished run of `source_uri` that `destination_uri` does not hold yet;
+    `progress` is told before each run and once at the end (e.g. to draw a progress bar)."""
     if source_uri == destination_uri:
         raise SyncError(
             f"mlflow.yml: server.offline.tracking_uri and server.mlflow_tracking_uri are both "
@@ -82,13 +91,24 @@ def sync_offline_runs(
     # explicit: MLflow would otherwise fall back to the process's registry (the offline store's)
     destination = open_client(destination_uri, destination_registry_uri or destination_uri)
     report = SyncReport(source_uri, destination_uri)
-    experiments = _pages(lambda token: source.search_experiments(page_token=token))
-    for experiment in experiments:
+    plan = []  # listed first: the number of runs is known before the first copy
+    for experiment in _pages(lambda token: source.search_experiments(page_token=token)):
         runs = list(_pages(lambda token, e=experiment: source.search_runs(
             [e.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, page_token=token
         )))  # fmt: skip
         if runs:
-            _sync_experiment(source, destination, experiment, runs, report)
+            plan.append((experiment, runs))
+    total = sum(len(runs) for _, runs in plan)
+    handled = itertools.count()
+
+    def next_run(run: Any) -> None:
+        if progress is not None:
+            progress(next(handled), total, run.info.run_name or run.info.run_id)
+
+    for experiment, runs in plan:
+        _sync_experiment(source, destination, experiment, runs, report, next_run)
+    if progress is not None:
+        progress(total, total, "")
     return report
 
 
@@ -109,6 +129,7 @@ def _sync_experiment(
     experiment: Any,
     runs: list[Any],
     report: SyncReport,
+    next_run: Callable[[Any], None],
 ) -> None:
     target = _experiment_on(destination, experiment)
     copies = _copies_on(destination, target)
@@ -120,6 +141,7 @@ def _sync_experiment(
     active = {run.info.run_id for run in runs}
     # parents first, so that children can point to their parent's copy
     for run in sorted(runs, key=lambda r: (_PARENT_TAG in r.data.tags, r.info.start_time)):
+        next_run(run)
         offline_id = run.info.run_id
         parent = run.data.tags.get(_PARENT_TAG)
         if offline_id in copy_of:

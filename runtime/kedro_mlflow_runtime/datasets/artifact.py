@@ -54,12 +54,18 @@ class MlflowArtifactDataset(TrackedDataset):
         self._config = config
         self.artifact_path = _checked_artifact_path(artifact_path)
         self._dataset = AbstractDataset.from_config("wrapped", copy.deepcopy(config))
+        self._local_path()  # a dataset with no local file can never be logged: say so now
 
-    # kedro-viz previews the data through the wrapped dataset
-    def __getattr__(self, name: str) -> Any:
-        if name == "preview" and "_dataset" in self.__dict__:
-            return self._dataset.preview
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+    @property
+    def preview(self) -> Any:
+        """kedro-viz's preview: the wrapped dataset's, of the local file `load()` reads. Absent
+        (kedro-viz asks `hasattr(dataset, "preview")`) with `run_id`, as that run's copy is not
+        downloaded to be previewed, and when the wrapped dataset has none. kedro-viz shows the
+        wrapped preview's kind (table, image, ...) from its signature."""
+        preview = getattr(self._dataset, "preview", None)
+        if preview is None or self._run_id:
+            raise AttributeError("preview")
+        return preview
 
     @property
     def wrapped(self) -> AbstractDataset:

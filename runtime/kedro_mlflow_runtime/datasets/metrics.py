@@ -291,7 +291,8 @@ class MlflowMetricHistoryDataset(_KeyedMetricDataset):
 class MlflowMetricsHistoryDataset(_MetricDataset):
     """Several metrics at once, keys `<prefix>.<name>` (prefix default: the catalog entry name).
 
-    Saves `{name: value}`, `{name: {"value": v, "step": s}}` or `{name: [{"value": v, "step": s}, ...]}`;
+    Saves `{name: value}`, `{name: {"value": v, "step": s}}` or `{name: [{"value": v, "step": s}, ...]}`
+    (or `{name: [v0, v1, ...]}`: a list's points without a step are at steps 0, 1, ...);
     loads `{"<prefix>.<name>": {"value", "step"} or [...]}` as kedro-mlflow does.
     """
 
@@ -327,15 +328,18 @@ class MlflowMetricsHistoryDataset(_MetricDataset):
             what = f"{where}: metric '{name}'"
             _checked_key(self._key(name), f"{what}: its MLflow key")
             items = item if isinstance(item, (list, tuple)) else [item]
-            for point in items:
+            # A list's points without a step are at steps 0, 1, ... (as MlflowMetricHistoryDataset's
+            # lists): two values at one step and millisecond would make MLflow refuse to log a
+            # model in this run (its logged-model metrics are unique by key, step and time).
+            for position, point in enumerate(items):
                 if isinstance(point, Mapping):
                     if "value" not in point:
                         raise DatasetError(
                             f"{what}: expected {{'value': ..., 'step': ...}}, got {point!r}"
                         )
-                    value, step = point["value"], point.get("step", 0)
+                    value, step = point["value"], point.get("step", position)
                 else:
-                    value, step = point, 0
+                    value, step = point, position
                 points.append((self._key(name), _number(value, what), _step(step, what), None))
         self._log_points(points)
 

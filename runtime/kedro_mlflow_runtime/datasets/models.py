@@ -117,7 +117,7 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
         name = logged_model_name(self.name)
         args, kwargs = self._flavor_args(model, {"name": name, **self._save_args})
         # log_model logs into the thread's active run of MLflow's global store: make them ours
-        run_context.point_mlflow_at_project()
+        run_context.point_mlflow_at_project(self._tracking()[0])
         if run_id is None:  # as MLflow (and kedro-mlflow): a model outside any run
             info = self._flavor_module.log_model(*args, **kwargs)
         else:
@@ -127,7 +127,7 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
 
     def load(self) -> Any:
         uri = self._uri_to_load()
-        run_context.point_mlflow_at_project()
+        run_context.point_mlflow_at_project(self._tracking()[0])
         return self._flavor_module.load_model(uri, **self._load_args)
 
     def _uri_to_load(self) -> str:
@@ -140,7 +140,7 @@ class MlflowModelTrackingDataset(_FlavorMixin, TrackedDataset):
         name = logged_model_name(self.name)
         client = self._client()
         run_id = self.run_id
-        target = run_context.current()
+        target, _ = self._tracking()
         if run_id is not None:
             experiment_ids = [client.get_run(run_id).info.experiment_id]
         elif target is not None and target.experiment_id:
@@ -258,7 +258,7 @@ class MlflowModelRegistryDataset(_FlavorMixin, TrackedDataset):
         return f"models:/{self.model_name}/{self.stage_or_version}"
 
     def load(self) -> Any:
-        run_context.point_mlflow_at_project()
+        run_context.point_mlflow_at_project(self._tracking()[0])
         return self._flavor_module.load_model(self.model_uri, **self._load_args)
 
     def save(self, data: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -14,18 +15,14 @@ from ..tracking import not_logged, run_context
 logger = logging.getLogger(__name__)
 
 
-def name_after_catalog_entries(catalog: Any, names: Iterable[str]) -> bool:
+def name_after_catalog_entries(catalog: Any, names: Iterable[str]) -> None:
     """Metric keys, metric prefixes and model names default to the catalog entry name. Kedro
     does not tell a dataset its name, so MlflowHook sets it before any node runs; `catalog.get`
-    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses.
-    Returns whether any of them is an Mlflow* dataset (those import mlflow where they run)."""
-    found = False
+    also materialises dataset-factory entries (`"{name}_metric"`), which kedro-mlflow misses."""
     for name in sorted(names):
         dataset = catalog.get(name)
         if isinstance(dataset, TrackedDataset):
             dataset._name_after_catalog_entry(name)
-        found = found or type(dataset).__module__.startswith(__package__)
-    return found
 
 
 class TrackedDataset(AbstractDataset):
@@ -34,10 +31,16 @@ class TrackedDataset(AbstractDataset):
     A dataset logs into its own `run_id` when one is given, else into the run of the Kedro run in
     progress (published by MlflowHook, whatever the thread or process). With neither it saves
     locally, logs nothing, warns once, and never creates a run.
+
+    The run travels with the dataset: a pickled dataset (to ParallelRunner or Dask workers)
+    carries the target of the process that pickled it. A process running no pipeline of its own
+    (a Dask worker started before the run) uses the carried one; credentials never travel.
     """
 
     # the argument that takes the catalog entry name when the entry does not set it
     _NAMED_BY = ""
+    # (target, not-logged ledger) of the process that pickled this dataset: see _tracking
+    _carried: tuple[run_context.RunTarget, str | None] | None = None
 
     def __init__(self, run_id: str | None = None, metadata: dict[str, Any] | None = None):
         self._run_id = run_id
@@ -53,6 +56,24 @@ class TrackedDataset(AbstractDataset):
 
     # --- the run ---------------------------------------------------------------------------------
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        target, ledger = self._tracking()
+        state["_carried"] = (target, str(ledger) if ledger else None) if target else None
+        return state
+
+    def _tracking(self) -> tuple[run_context.RunTarget | None, Path | None]:
+        """The store and run this dataset logs into, and the ledger of what it could not log:
+        this process's while it runs a pipeline (published by MlflowHook, inherited by
+        ParallelRunner's workers), else the ones carried from the process that pickled it (on a
+        Dask worker started before the run, or started by a notebook before its run began),
+        else this process's store."""
+        here = run_context.current()
+        if self._carried is not None and not (here is not None and here.pipeline_in_progress):
+            target, ledger = self._carried
+            return target, Path(ledger) if ledger else None
+        return here, not_logged.path()
+
     @property
     def run_id(self) -> str | None:
         """The run this dataset reads and writes: its own `run_id`, else the Kedro run in
@@ -60,7 +81,7 @@ class TrackedDataset(AbstractDataset):
         notebook's `with mlflow.start_run():`)."""
         if self._run_id:
             return self._run_id
-        target = run_context.current()
+        target, _ = self._tracking()
         if target is not None and target.run_id:
             return target.run_for(getattr(self, "_catalog_name", None))
         active = run_context.active_run_here()
@@ -71,7 +92,7 @@ class TrackedDataset(AbstractDataset):
         self._run_id = run_id
 
     def _client(self) -> Any:
-        target = run_context.current()
+        target, _ = self._tracking()
         if not self._run_id and not (target and target.run_id):
             active = run_context.active_run_here()
             if active is not None:  # MLflow's active run: in MLflow's current store
@@ -111,22 +132,22 @@ class TrackedDataset(AbstractDataset):
         """Log, or, when MLflow fails, note what was not logged and go on: the data itself is
         saved (or held by Kedro), so the pipeline carries on and the end of the run reports it.
         `replay` is what `kedro mlflow retry` needs to log it later."""
-        if not_logged.server_unreachable():  # each try would wait for MLflow's retries again
+        _, ledger = self._tracking()
+        if not_logged.server_unreachable(ledger):  # each try would wait for MLflow's retries
             error: Exception = ConnectionError(
                 "not tried: the tracking server was unreachable earlier in this run"
             )
             logger.error("%s: %s was not logged to MLflow: %s", self, what, error)
-            not_logged.record(f"{what} ({self})", retry, error, replay)
+            not_logged.record(f"{what} ({self})", retry, error, replay, ledger)
             return
         try:
             log()
         except Exception as error:  # noqa: BLE001 - any tracking failure: the data comes first
             logger.error("%s: %s was not logged to MLflow: %s", self, what, error)
-            not_logged.record(f"{what} ({self})", retry, error, replay)
+            not_logged.record(f"{what} ({self})", retry, error, replay, ledger)
 
-    @staticmethod
-    def _tracking_disabled() -> bool:
-        target = run_context.current()
+    def _tracking_disabled(self) -> bool:
+        target, _ = self._tracking()
         return target is not None and target.disabled
 
     @staticmethod

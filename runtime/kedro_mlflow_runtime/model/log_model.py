@@ -73,7 +73,7 @@ def log_pipeline_model(
         if not {"pip_requirements", "conda_env"} & set(kwargs):
             extra = kwargs.pop("extra_pip_requirements", None) or []
             kwargs["pip_requirements"] = [*pip_requirements(inference, [*loaded.values()]), *extra]
-        run_context.point_mlflow_at_project()
+        run_context.point_mlflow_at_project(run_context.current())
         with run_context.active_in_this_thread(client, run_id):
             info = mlflow.pyfunc.log_model(
                 python_model=str(MODEL_CODE),

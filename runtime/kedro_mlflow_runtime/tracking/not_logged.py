@@ -2,7 +2,7 @@
 
 Any process of the run (threads, ParallelRunner workers) appends one JSON line per item it could
 not log to `mlflow-not-logged/<run id>.jsonl` in the project; the path travels in an environment
-variable. The file only exists once something failed, so a run that is killed leaves nothing
+variable, and with the datasets to processes that never saw it (Dask workers). The file only exists once something failed, so a run that is killed leaves nothing
 behind. Each line holds what `kedro mlflow retry` needs to log the item again (the metric values
 themselves, the artifact's file) and the store it belongs to. No mlflow import.
 """
@@ -33,10 +33,15 @@ def path() -> Path | None:
 
 
 def record(
-    what: str, retry: str, error: BaseException, replay: dict[str, Any] | None = None
+    what: str,
+    retry: str,
+    error: BaseException,
+    replay: dict[str, Any] | None = None,
+    ledger: Path | None = None,
 ) -> None:
-    """Note an item this run could not log; `replay` is what `kedro mlflow retry` logs."""
-    ledger = path()
+    """Note an item this run could not log (in `ledger`, default: this process's); `replay` is
+    what `kedro mlflow retry` logs."""
+    ledger = ledger or path()
     if ledger is None:
         return
     line = {
@@ -73,10 +78,10 @@ def read(ledger: Path | None = None) -> list[dict[str, Any]]:
     return [line for line in lines(ledger or path()) if "what" in line]
 
 
-def server_unreachable() -> bool:
+def server_unreachable(ledger: Path | None = None) -> bool:
     """Whether a request of this run already failed to reach the server: the rest of the run
     notes its items without trying (each try would wait for MLflow's retries again)."""
-    return any(item.get("unreachable") for item in read())
+    return any(item.get("unreachable") for item in read(ledger))
 
 
 def is_connection_failure(error: BaseException | None) -> bool:

@@ -3,7 +3,9 @@
 MlflowHook publishes the project's tracking store when the Kedro context is created, and the run
 id while a tracked pipeline runs. The target lives in an environment variable: threads share it,
 and ParallelRunner's worker processes inherit it (forked or spawned), so every node logs into
-the one run. MLflow's own "active run" is thread-local and is never relied on.
+the one run. Processes that never saw it (Dask workers started before the run) get it from the
+datasets, which carry it when pickled (datasets/tracked.py). MLflow's own "active run" is
+thread-local and is never relied on.
 No mlflow import at module level.
 """
 
@@ -34,6 +36,11 @@ class RunTarget:
     child_runs: dict[str, str] | None = None
     # the pipeline in progress is listed in tracking.disable_tracking.pipelines
     disabled: bool = False
+
+    @property
+    def pipeline_in_progress(self) -> bool:
+        """A pipeline is being run, tracked (its run) or untracked on purpose (disabled)."""
+        return self.run_id is not None or self.disabled
 
     def run_for(self, dataset_name: str | None) -> str | None:
         """The run a dataset of this name logs into: its namespace's child run, else the run."""
@@ -190,10 +197,9 @@ def tracking_uri() -> str:
     return mlflow.get_tracking_uri()
 
 
-def point_mlflow_at_project() -> None:
-    """Point MLflow's process-wide URIs at the published store, for APIs that take no client
-    (`<flavor>.load_model("models:/...")`)."""
-    target = current()
+def point_mlflow_at_project(target: RunTarget | None) -> None:
+    """Point MLflow's process-wide URIs at `target`'s store (the published one, or the one a
+    dataset carries), for APIs that take no client (`<flavor>.load_model("models:/...")`)."""
     if target is None:
         return
     import mlflow  # noqa: PLC0415

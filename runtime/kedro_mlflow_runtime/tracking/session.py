@@ -27,7 +27,12 @@ from mlflow.tracking._model_registry import utils as _registry_utils
 
 from ..config.exported import set_mlflow_defaults
 from ..config.schema import LOCAL_ARTIFACTS_DIR, MlflowConfig, local_sqlite_path
-from ..errors import MlflowConfigError, TrackingAuthenticationError, TrackingUnavailableError
+from ..errors import (
+    ArtifactStoreError,
+    MlflowConfigError,
+    TrackingAuthenticationError,
+    TrackingUnavailableError,
+)
 from . import not_logged, run_context, signals
 from .batches import log_in_batches
 from .failures import (
@@ -38,6 +43,7 @@ from .failures import (
     unreachable_message,
     unwritable_store_error,
 )
+from .object_store import check_artifact_store
 from .redaction import mask_url_passwords
 from .run_context import RunHandoff
 from .store_lock import open_client
@@ -66,6 +72,7 @@ class TrackingSession:
     end_on_success: bool = True
     end_on_failure: bool = True
     child_runs: dict[str, str] = field(default_factory=dict)  # namespace -> run id
+    artifact_uri: str | None = None  # where the run's artifacts go (as the store said)
     _ended: bool = field(default=False, repr=False)
     _made_active: bool = field(default=False, repr=False)
     connect_timeout: float = 15.0  # server.connect_timeout: also bounds the requests that end it
@@ -130,6 +137,11 @@ class TrackingSession:
         atexit.register(session._end_at_exit)
         signals.end_run_on_termination(session)
         run_context.log_started(run_name, session.run_id, session.experiment_id, config)
+        try:
+            check_artifact_store(session.artifact_uri, config.server.credentials, timeout)
+        except ArtifactStoreError as error:
+            session.end("FAILED", error)
+            raise
         return session
 
     @classmethod
@@ -163,12 +175,13 @@ class TrackingSession:
                 active.info.experiment_id,
                 end_on_success=False,
                 end_on_failure=False,
+                artifact_uri=active.info.artifact_uri,
             )
             session.set_tags(tags)
             return session
         experiment_id = _experiment_id(client, config, project_path)
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
-        session = cls(client, run.info.run_id, experiment_id)
+        session = cls(client, run.info.run_id, experiment_id, artifact_uri=run.info.artifact_uri)
         session._make_active(run)
         return session
 
@@ -183,7 +196,7 @@ class TrackingSession:
             ) from None
         if run.info.status != RunStatus.to_string(RunStatus.RUNNING):
             client.update_run(run_id, status="RUNNING")
-        session = cls(client, run_id, run.info.experiment_id)
+        session = cls(client, run_id, run.info.experiment_id, artifact_uri=run.info.artifact_uri)
         session.set_tags(tags)
         session._make_active(run)
         return session

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from kedro_mlflow_runtime.errors import SyncError
 from tests.conftest import free_port, recorded_runs
 
 pytestmark = pytest.mark.e2e
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours and cursor moves of a terminal
 
 TRACKED_CATALOG = """
 raw:
@@ -59,10 +61,11 @@ def offline_yml(project, server_uri: str) -> None:
     )
 
 
-def sync(project, expect_success: bool = True) -> subprocess.CompletedProcess[str]:
+def sync(project, expect_success: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "mlflow", "sync"],
         cwd=project.path,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -89,8 +92,11 @@ def test_offline_runs_need_no_server_and_sync_copies_them_once(project, mlflow_s
 
     offline_yml(project, mlflow_server.uri)  # back online
     assert recorded_runs(mlflow_server.uri, experiment) == []
-    first = sync(project)
-    assert f"Synced 5 run(s) from sqlite:///{offline_store} to {mlflow_server.uri}" in first.stdout
+    # on a terminal (rich's TTY_COMPATIBLE says the output is one): a progress bar of the runs
+    first = sync(project, TTY_COMPATIBLE="1", COLUMNS="200")
+    shown = ANSI.sub("", first.stdout)
+    assert re.search(r"Syncing runs .* 5/5 ", shown), shown
+    assert f"Synced 5 run(s) from sqlite:///{offline_store} to {mlflow_server.uri}" in shown
 
     copies = recorded_runs(mlflow_server.uri, experiment)
     assert len(copies) == 5
@@ -106,6 +112,7 @@ def test_offline_runs_need_no_server_and_sync_copies_them_once(project, mlflow_s
     client = MlflowClient(mlflow_server.uri, registry_uri=mlflow_server.uri)
     second = sync(project)  # idempotent: nothing more on the server
     assert "Synced 0 run(s)" in second.stdout and "5 already there" in second.stdout
+    assert "Syncing runs" not in second.stdout  # not a terminal: no bar, the summary only
     assert len(recorded_runs(mlflow_server.uri, experiment)) == 5
     assert len(client.search_model_versions("name = 'tiny_registered'")) == 1
     assert len(client.search_logged_models([ml.info.experiment_id])) == 1

@@ -91,7 +91,34 @@ def test_it_is_a_real_class_that_pickles_and_previews(store, tmp_path):
     clone.save(DF)
     assert store.artifacts(store.run_id) == ["r/report.csv"]
     assert dataset.preview(nrows=1) == dataset.wrapped.preview(nrows=1)
+    # named as catalog.yml names it (kedro-viz and `kedro catalog` show this)
+    assert str(dataset).startswith("kedro_mlflow_runtime.MlflowArtifactDataset(")
     assert "report.csv" in str(dataset)
+
+
+def test_kedro_viz_previews_only_the_local_file_that_load_reads(tmp_path):
+    DF.to_csv(tmp_path / "report.csv", index=False)
+    assert csv_dataset(tmp_path).preview(nrows=1)["data"] == [[1, 3.0]]
+    # load() reads the run's copy: the local file may be another run's, so no preview
+    assert not hasattr(csv_dataset(tmp_path, run_id="0123abcd"), "preview")
+    pickled = MlflowArtifactDataset(
+        dataset={"type": "pickle.PickleDataset", "filepath": str(tmp_path / "model.pkl")}
+    )
+    assert not hasattr(pickled, "preview")  # PickleDataset has none
+
+
+def test_a_wrapped_dataset_with_no_local_file_fails_when_the_catalog_is_built():
+    message = from_catalog(
+        "report",
+        type="kedro_mlflow_runtime.MlflowArtifactDataset",
+        dataset={"type": "pandas.CSVDataset", "filepath": "memory://report.csv"},
+    )
+    assert "dataset 'report'" in message
+    assert "logs local files; the wrapped dataset writes to memory://" in message
+    message = from_catalog(
+        "report", type="kedro_mlflow_runtime.MlflowArtifactDataset", dataset="MemoryDataset"
+    )
+    assert "MemoryDataset has no local file to log" in message
 
 
 def test_outside_a_tracked_run_the_file_is_saved_and_nothing_logged(no_run, tmp_path):

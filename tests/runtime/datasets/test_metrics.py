@@ -133,6 +133,27 @@ def test_metrics_history_formats_and_prefix(store):
     assert not MlflowMetricsHistoryDataset(prefix="other").exists()
 
 
+def test_metrics_history_lists_without_steps_are_at_steps_0_1_and_a_model_still_logs(store):
+    """Two values of one key at one step and millisecond make MLflow refuse a model logged in
+    the same run (its logged-model metrics are unique by key, step and time)."""
+    MlflowMetricsHistoryDataset(prefix="m").save(
+        {"loss": [0.5, 0.25, 0.125], "f1": [{"value": 0.7}, {"value": 0.8, "step": 5}]}
+    )
+    assert history(store, "m.loss") == [(0, 0.5), (1, 0.25), (2, 0.125)]
+    assert sorted(history(store, "m.f1")) == [(0, 0.7), (5, 0.8)]
+    mlflow.set_tracking_uri(store.uri)
+    with mlflow.start_run(run_id=store.run_id):
+        info = mlflow.pyfunc.log_model(
+            name="echo", python_model=Echo(), pip_requirements=["pandas"]
+        )
+    assert store.client.get_logged_model(info.model_id).source_run_id == store.run_id
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return model_input
+
+
 def test_metrics_history_rejects_what_is_not_a_metric(store):
     with pytest.raises(DatasetError, match=r"metric 'f1': expected \{'value'"):
         MlflowMetricsHistoryDataset(prefix="m").save({"f1": {"val": 1}})
