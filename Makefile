@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/pipeline_model_latency.py
 	$(PY) bench/tracking_requests.py
 	$(PY) bench/tracking_overhead.py
+	$(PY) bench/install_size.py
 
 ## release: VERSION=X.Y.Z: bump the version, update CHANGELOG.md, commit and tag vX.Y.Z
 release:

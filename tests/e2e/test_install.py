@@ -5,18 +5,35 @@ an untagged clone, a package index), runs `copier copy`, then the generated READ
 "Installing" commands and its first "Running" command verbatim in a fresh venv, and reads the
 FINISHED run back through MLflow. The pip that ships with Python and the newest pip both take
 every pin: one of them installs everything, the other resolves the pin (`pip download`).
+
+A `local` project's dev install has the full mlflow (`kedro mlflow ui`); a `server` project's
+install has MLflow's client only (mlflow-skinny), which tracks to a server and to the embedded
+SQLite store, and logs a pipeline model that it also serves.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, VERSION, git_repo, recorded_runs, snapshot_checkout
+from tests.conftest import (
+    REPO_ROOT,
+    VERSION,
+    free_port,
+    git_repo,
+    recorded_runs,
+    snapshot_checkout,
+    stop,
+    wait_for_http,
+)
 from tests.venvs import (
     bash,
     bundled_pip_version,
@@ -64,6 +81,27 @@ def in_project_venv(project: Path, *lines: str) -> subprocess.CompletedProcess:
     )
 
 
+INSTALLED = """
+import json, sys
+from importlib import metadata
+def has(name):
+    try:
+        return bool(metadata.distribution(name))
+    except metadata.PackageNotFoundError:
+        return False
+print(json.dumps({name: has(name) for name in sys.argv[1:]}))
+"""
+
+
+def installed(project: Path, *names: str) -> set[str]:
+    """Those of these distributions that the project's .venv has."""
+    done = subprocess.run(
+        [str(project / ".venv/bin/python"), "-c", INSTALLED, *names],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {name for name, found in json.loads(done.stdout).items() if found}
+
+
 def set_pin(project: Path, pin: str) -> None:
     path = project / "requirements/template.txt"
     path.write_text(path.read_text().replace(runtime_pin(project), pin))
@@ -91,6 +129,8 @@ def test_a_git_url_with_release_tags(tmp_path, tagged_template, newest_pip):
 
     assert_one_finished_run(project, install_as_readme_says(project, pip="bundled"))
     assert pip_version(project / ".venv/bin/python") == bundled_pip_version()
+    # a local project's dev requirements add the UI (the [ui] extra of the pinned runtime)
+    assert installed(project, "mlflow", "mlflow-skinny") == {"mlflow", "mlflow-skinny"}
     done = resolve(newest_pip, pin, tmp_path / "downloads")
     assert done.returncode == 0, done.stderr
 
@@ -134,6 +174,7 @@ def test_a_relative_path_to_a_clone_without_release_tags(tmp_path):
 
     assert_one_finished_run(project, install_as_readme_says(project, pip="newest"))
     assert pip_version(project / ".venv/bin/python") > bundled_pip_version()
+    assert installed(project, "mlflow", "mlflow-skinny") == {"mlflow", "mlflow-skinny"}
     bundled = make_venv(tmp_path / "bundled-pip", pip="bundled")
     done = resolve(bundled, runtime_pin(project), tmp_path / "downloads")
     assert done.returncode == 0, done.stderr
@@ -190,3 +231,82 @@ def test_a_package_index_serving_the_released_wheel(tmp_path, newest_pip):
         env=user_env(PIP_FIND_LINKS=links), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_a_server_project_installs_mlflow_skinny_and_tracks_without_the_full_mlflow(
+    tmp_path, mlflow_server
+):
+    git_repo(snapshot_checkout(tmp_path / "starter"))
+    project = copier_copy("./starter", "my-project", tmp_path, "--data", "tracking_backend=server",
+                          "--data", f"tracking_uri={mlflow_server.uri}",
+                          "--data", "experiment_name=skinny-install")  # fmt: skip
+    done = install_as_readme_says(project, pip="bundled")  # its dev tools included
+    assert done.returncode == 0, done.stdout[-5000:]
+    # MLflow's client and the SQLite store: no UI, no tracking server (Flask, gunicorn)
+    assert installed(project, "mlflow-skinny", "mlflow", "flask", "gunicorn", "sqlalchemy") == {
+        "mlflow-skinny", "sqlalchemy",
+    }  # fmt: skip
+    [run] = recorded_runs(mlflow_server.uri, "skinny-install")
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["metrics.accuracy"] > 0.85
+
+    # the embedded SQLite store works without the full mlflow
+    (project / "conf/local/mlflow.yml").write_text(
+        "server:\n  mlflow_tracking_uri: sqlite:///mlflow.db\n"
+    )
+    assert_one_finished_run(project, in_project_venv(project, "kedro run"))
+    done = in_project_venv(project, "pytest -q -p no:cacheprovider")  # the project's own tests
+    assert done.returncode == 0, done.stdout[-5000:]
+
+    # the pipeline model asks for MLflow's client only, and is served with it
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    [run] = recorded_runs(project / "mlflow.db")
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    [model] = client.search_logged_models(
+        [run.info.experiment_id], filter_string="name = 'inference_model'"
+    )
+    root = Path(model.artifact_location.removeprefix("file://"))
+    names = {line.split("==")[0] for line in (root / "requirements.txt").read_text().split()}
+    assert "mlflow-skinny" in names and "mlflow" not in names
+    assert_serves(project, f"models:/{model.model_id}")
+
+    # `kedro mlflow ui` says what to install; that command keeps the pinned runtime
+    done = in_project_venv(project, "kedro mlflow ui || echo exit=$?")
+    assert "exit=1" in done.stdout
+    assert 'pip install "kedro-mlflow-runtime[ui]"' in done.stdout
+    done = in_project_venv(project, 'pip install --quiet "kedro-mlflow-runtime[ui]"', "kedro run")
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert installed(project, "mlflow", "flask") == {"mlflow", "flask"}
+    # still the pinned runtime, or `kedro run` would say so
+    assert "but this environment has kedro-mlflow-runtime" not in done.stdout
+
+
+def assert_serves(project: Path, uri: str) -> None:
+    """`mlflow models serve` from the project's .venv answers a prediction for 3 rows."""
+    port = free_port()
+    venv_bin = project / ".venv/bin"  # as activated: the scoring server is its `uvicorn`
+    env = user_env(MLFLOW_TRACKING_URI="sqlite:///mlflow.db")
+    server = subprocess.Popen(
+        [str(venv_bin / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        cwd=project, env={**env, "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
+        rows = pd.read_csv(project / "data/01_raw/breast_cancer.csv").drop(columns=["malignant"])
+        split = json.loads(rows.head(3).to_json(orient="split"))
+        del split["index"]
+        payload = {"dataframe_split": split}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            predictions = json.load(response)["predictions"]
+        assert len(predictions) == 3
+        assert all(0 <= p["malignant_probability"] <= 1 for p in predictions)
+    finally:
+        stop(server)

@@ -94,7 +94,8 @@ def test_the_model_carries_its_code_spec_and_requirements(trained):
     assert (root / "code" / "kedro_mlflow_runtime" / "model" / "pipeline_model.py").exists()
     requirements = (root / "requirements.txt").read_text().split()
     names = {line.split("==")[0] for line in requirements}
-    assert {"mlflow", "kedro", "scikit-learn", "pandas", "cloudpickle"} <= names
+    assert {"mlflow-skinny", "kedro", "scikit-learn", "pandas", "cloudpickle"} <= names
+    assert "mlflow" not in names  # the UI and server: not needed to load, predict or serve
     assert "kedro-mlflow-runtime" not in names  # it travels as code
     mlmodel = (root / "MLmodel").read_text()
     assert "python_model.pkl" not in mlmodel  # models from code: nothing cloudpickled but artifacts

@@ -27,8 +27,8 @@ PROFILES = [
 
 
 def ruff_requirement() -> str:
-    """The generated project's ruff line (requirements/dev.txt is copied as it is)."""
-    lines = (TEMPLATE_DIR / "requirements/dev.txt").read_text().splitlines()
+    """The generated project's ruff line (the same for every answer in requirements/dev.txt)."""
+    lines = (TEMPLATE_DIR / "requirements/dev.txt.jinja").read_text().splitlines()
     [line] = [line for line in lines if re.match(r"ruff\b", line)]
     return line
 

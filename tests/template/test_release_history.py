@@ -58,7 +58,7 @@ RELEASES = {
             "# `kedro mlflow ui` (its command-line options override these).\n",
         ),
         f"{PKG}/settings.py": ("\nCONFIG_LOADER_CLASS", "\n# Set in v0.2.0.\nCONFIG_LOADER_CLASS"),
-        f"{TEMPLATE}/requirements/template.txt.jinja": ("mlflow>=3.1,<4\n", "mlflow>=3.1,<4\npyyaml>=6\n"),
+        f"{TEMPLATE}/requirements/template.txt.jinja": ("kedro~=1.7\n", "kedro~=1.7\npyyaml>=6\n"),
     },
     # .gitignore: a new block under a blank line; pyproject: a pytest option; the template's docs
     "v0.3.0": {

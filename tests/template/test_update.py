@@ -144,7 +144,9 @@ def test_switching_the_tracking_backend_rewrites_only_the_tracking_config(projec
         ".copier-answers.yml",
         "conf/base/mlflow.yml",
         "docs/kedro-mlflow-starter.md",
+        "requirements/dev.txt",  # a server's UI is the server's: no kedro-mlflow-runtime[ui]
     ]  # README.md is the user's: the backend's notes are in the template's docs
+    assert "kedro-mlflow-runtime[ui]" not in (project / "requirements/dev.txt").read_text()
 
 
 ADOPTED_PIPELINE = """from kedro.pipeline import Node, Pipeline

@@ -34,7 +34,7 @@ def mlflow_commands() -> None:
 @click.option("--port", "-p", default=None, type=int, help="Port (default: ui.port in mlflow.yml).")
 @click.pass_obj
 def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> None:
-    """Serve the MLflow UI on the project's tracking store."""
+    """Serve the MLflow UI on the project's tracking store (needs kedro-mlflow-runtime[ui])."""
     config = _project_config(metadata, env)
     uri = config.tracking_uri
     if uri.startswith(("http://", "https://")):
@@ -43,6 +43,8 @@ def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> No
     if uri.split("://", 1)[0] in ("databricks", "databricks-uc"):
         click.echo("This project tracks to Databricks: open the experiment in your workspace.")
         return
+    if not _ui_installed():  # before the store is opened: mlflow's import alone takes a second
+        raise click.ClickException(UI_MISSING)
     command = [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,
@@ -63,6 +65,25 @@ def ui(metadata: Any, env: str | None, host: str | None, port: int | None) -> No
         command += ["--registry-store-uri", config.registry_uri]
     click.echo(f"MLflow UI for {uri} on http://{host or config.ui.host}:{port or config.ui.port}")
     raise SystemExit(_serve(command, metadata.project_path))
+
+
+UI_MISSING = (
+    "kedro mlflow ui needs the MLflow UI, which comes with the full mlflow package; "
+    "kedro-mlflow-runtime installs only mlflow-skinny. Install it in this environment with: "
+    'pip install "kedro-mlflow-runtime[ui]"'
+)
+
+
+def _ui_installed() -> bool:
+    """Whether the full `mlflow` distribution is installed: its web pages and the Flask server
+    behind `mlflow ui` (mlflow-skinny has the `mlflow.server` module, but not these)."""
+    from importlib import metadata  # noqa: PLC0415
+
+    try:
+        metadata.distribution("mlflow")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _serve(command: list[str], cwd: Any) -> int:

@@ -89,10 +89,12 @@ def log_pipeline_model(
 
 
 def pip_requirements(inference: Pipeline, artifacts: list[Any]) -> list[str]:
-    """What the model needs installed, pinned to this environment's versions: MLflow and Kedro
-    (the project's packages import it), plus the distributions behind the node modules' imports
-    and the artifacts' classes. Found without MLflow's requirement inference, which loads the
-    model in a subprocess (seconds) and would list this runtime, which travels as code instead.
+    """What the model needs installed, pinned to this environment's versions: MLflow's client
+    (mlflow-skinny: loading, predicting and `mlflow models serve`'s scoring server; the full
+    `mlflow` adds only the UI and tracking server) and Kedro (the project's packages import it),
+    plus the distributions behind the node modules' imports and the artifacts' classes. Found
+    without MLflow's requirement inference, which loads the model in a subprocess (seconds) and
+    would list this runtime, which travels as code instead.
     """
     names = {"mlflow", "cloudpickle", "kedro", "pandas"}
     for node in inference.nodes:
@@ -114,8 +116,8 @@ def pip_requirements(inference: Pipeline, artifacts: list[Any]) -> list[str]:
     distributions = importlib.metadata.packages_distributions()
     pinned = set()
     for name in names - own - set(sys.stdlib_module_names) - {"builtins"}:
-        dists = distributions.get(name, [name])
-        # mlflow's modules come from mlflow, mlflow-skinny and mlflow-tracing: name the one
+        # mlflow's modules come from mlflow, mlflow-skinny and mlflow-tracing: skinny has them all
+        dists = ["mlflow-skinny"] if name == "mlflow" else distributions.get(name, [name])
         for dist in [name] if name in dists else dists:
             try:
                 pinned.add(f"{dist}=={importlib.metadata.version(dist)}")

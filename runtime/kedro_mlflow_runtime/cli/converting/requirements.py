@@ -17,6 +17,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 _CHECKED = ("mlflow", "mlflow-skinny", "kedro")
+# The runtime depends on mlflow-skinny; the full mlflow (its `ui` extra) is the same release plus
+# the UI and server, so a pin of either is checked against mlflow-skinny's version and range.
+_DISTRIBUTION = {"mlflow": "mlflow-skinny"}
 
 
 def requirements_txt(text: str, pin: str) -> tuple[str, list[Note]]:
@@ -69,7 +72,7 @@ def _one(line: str, written: str, pin: str, quoted: bool = False) -> tuple[str, 
 
 def _installed(name: str) -> str | None:
     try:
-        return metadata.version(name)
+        return metadata.version(_DISTRIBUTION.get(name, name))
     except metadata.PackageNotFoundError:
         return None
 
@@ -80,7 +83,9 @@ def _needed(name: str) -> str:
             requirement = Requirement(line)
         except InvalidRequirement:
             continue
-        if canonicalize_name(requirement.name) == name and not requirement.marker:
+        if canonicalize_name(requirement.name) == _DISTRIBUTION.get(name, name) and not (
+            requirement.marker
+        ):
             return f"{name}{requirement.specifier}"
     return name
 
