@@ -171,12 +171,16 @@ def spark_env() -> dict[str, str]:
 def champion(trained) -> str:
     """The logged model registered as MODEL_NAME, its version aliased ALIAS: its models:/ URI."""
     project, uri = trained
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")  # the registry's too
+    store = f"sqlite:///{project / 'mlflow.db'}"
+    # both, explicitly: MLflow's process-wide registry URI may be left from another test
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
     try:
         version = mlflow.register_model(uri, MODEL_NAME)
         MlflowClient().set_registered_model_alias(MODEL_NAME, ALIAS, version.version)
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
     return f"models:/{MODEL_NAME}@{ALIAS}"
 
 
