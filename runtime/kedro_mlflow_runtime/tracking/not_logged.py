@@ -97,7 +97,15 @@ def is_connection_failure(error: BaseException | None) -> bool:
             "MaxRetryError",
             "NewConnectionError",
         }:
-            return True
+            # retries used up on error answers: a gateway with nothing behind it (502-504) is
+            # "unreachable"; a server answering 500 (e.g. its artifact store refused) is not,
+            # and the run's other items are still tried
+            return not _answered_500(getattr(error, "reason", None))
         error = error.__cause__ or error.__context__
         seen += 1
     return False
+
+
+def _answered_500(reason: object) -> bool:
+    # urllib3's ResponseError text is its only record of the status: "too many 500 error responses"
+    return type(reason).__name__ == "ResponseError" and "too many 500 " in str(reason)

@@ -336,6 +336,9 @@ def test_proxied_missing_bucket_keeps_the_outputs_for_retry(project, s3_server, 
         assert json.loads((project.path / "data/result.json").read_text()) == 13
         [run] = recorded_runs(server.uri, experiment)
         assert run.info.status == "FAILED"
+        # the server answered (500), so the run's other items were still logged
+        assert run.data.metrics == {"scaled": 6.0, "labelled": 13.0}
+        assert "unreachable" not in str(error)
 
         s3_server.create_bucket(bucket)
         retried = subprocess.run(
