@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from tests.conftest import free_port, stop, wait_for_http
@@ -267,3 +268,14 @@ class MotoS3Server:
             for page in pages.paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents", [])
         )
+
+
+def scoring_server_predictions(port: int, payload: dict) -> list:
+    """The predictions `mlflow models serve` on 127.0.0.1:`port` answers for `payload`."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["predictions"]

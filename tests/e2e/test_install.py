@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +33,7 @@ from tests.conftest import (
     stop,
     wait_for_http,
 )
+from tests.servers import scoring_server_predictions
 from tests.venvs import (
     bash,
     bundled_pip_version,
@@ -299,13 +299,7 @@ def assert_serves(project: Path, uri: str) -> None:
         split = json.loads(rows.head(3).to_json(orient="split"))
         del split["index"]
         payload = {"dataframe_split": split}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            predictions = json.load(response)["predictions"]
+        predictions = scoring_server_predictions(port, payload)
         assert len(predictions) == 3
         assert all(0 <= p["malignant_probability"] <= 1 for p in predictions)
     finally:

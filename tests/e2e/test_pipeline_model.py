@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -21,6 +20,7 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import free_port, generate, kedro, recorded_runs, stop, wait_for_http
+from tests.servers import scoring_server_predictions
 
 pytestmark = pytest.mark.e2e
 PACKAGE = "kedro_mlflow_project"
@@ -127,13 +127,7 @@ def test_mlflow_models_serve_answers_like_the_loaded_model(trained, tmp_path):
         wait_for_http(f"http://127.0.0.1:{port}/ping", server)
 
         def invoke(payload: dict) -> dict:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/invocations",
-                data=json.dumps(payload).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                predictions = json.load(response)["predictions"]
+            predictions = scoring_server_predictions(port, payload)
             return pd.DataFrame(predictions).to_dict(orient="list")
 
         split = json.loads(rows(project).to_json(orient="split"))

@@ -2,8 +2,8 @@
 
 Any process of the run (threads, ParallelRunner workers) appends one JSON line per item it could
 not log to `mlflow-not-logged/<run id>.jsonl` in the project; the path travels in an environment
-variable, and with the datasets to processes that never saw it (Dask workers). The file only exists once something failed, so a run that is killed leaves nothing
-behind. Each line holds what `kedro mlflow retry` needs to log the item again (the metric values
+variable, and with the datasets to processes that never saw it (Dask workers). The file only
+exists once something failed, so a run that is killed leaves nothing behind. Each line holds what `kedro mlflow retry` needs to log the item again (the metric values
 themselves, the artifact's file) and the store it belongs to. No mlflow import.
 """
 
